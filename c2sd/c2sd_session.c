@@ -1,0 +1,701 @@
+/*
+ * c2sd_session.c - sessions: resource binding, routing stanzas between a
+ * client and routerd, error replies for what cannot be delivered.
+ *
+ * A session exists from the bind request (RFC 6120 section 7) until it is
+ * unbound; routerd knows it by (this c2sd, session id).  Client stanzas are
+ * checked (section 8.1: 'from' must be the session's own JID, else
+ * invalid-from; 'to' must be a valid JID, else jid-malformed), stamped
+ * with the full JID and re-serialized in the jabber:client default
+ * namespace before they go to routerd; iqs for the server or the account
+ * itself are answered in c2sd_iq.c.  Stanzas from routerd are written to
+ * the client unparsed (the fast path); only errors are built here.
+ *
+ * Nothing vanishes silently: a message or iq get/set that cannot reach
+ * its session is answered with a stanza error (never a reply to an error,
+ * section 8.3.1).
+ */
+#include <sys/types.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "link.h"
+#include "log.h"
+#include "c2sd.h"
+
+static struct {
+	TAILQ_HEAD(, session) b[C2SD_SESSION_BUCKETS];
+	int	init;
+} sessions;
+
+static void
+sessions_init(void)
+{
+	size_t i;
+
+	if (sessions.init)
+		return;
+	for (i = 0; i < C2SD_SESSION_BUCKETS; i++)
+		TAILQ_INIT(&sessions.b[i]);
+	sessions.init = 1;
+}
+
+struct session *
+session_find(uint64_t id)
+{
+	struct session *s;
+
+	sessions_init();
+	TAILQ_FOREACH(s, &sessions.b[id % C2SD_SESSION_BUCKETS], hash_entry)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+uint8_t
+stanza_kind(const char *name)
+{
+	if (strcmp(name, "message") == 0)
+		return RK_MESSAGE;
+	if (strcmp(name, "presence") == 0)
+		return RK_PRESENCE;
+	if (strcmp(name, "iq") == 0)
+		return RK_IQ;
+	return RK_NONE;
+}
+
+/* The header stype of a stanza; RS_NONE when the type is invalid. */
+uint8_t
+stanza_stype(uint8_t kind, const char *t)
+{
+	static const struct { uint8_t kind; const char *name; uint8_t st; } map[] = {
+		{ RK_MESSAGE, "normal", RS_NORMAL }, { RK_MESSAGE, "chat", RS_CHAT },
+		{ RK_MESSAGE, "groupchat", RS_GROUPCHAT },
+		{ RK_MESSAGE, "headline", RS_HEADLINE },
+		{ RK_PRESENCE, "unavailable", RS_UNAVAILABLE },
+		{ RK_PRESENCE, "subscribe", RS_SUBSCRIBE },
+		{ RK_PRESENCE, "subscribed", RS_SUBSCRIBED },
+		{ RK_PRESENCE, "unsubscribe", RS_UNSUBSCRIBE },
+		{ RK_PRESENCE, "unsubscribed", RS_UNSUBSCRIBED },
+		{ RK_PRESENCE, "probe", RS_PROBE },
+		{ RK_IQ, "get", RS_GET }, { RK_IQ, "set", RS_SET },
+		{ RK_IQ, "result", RS_RESULT },
+	};
+	size_t i;
+
+	if (t == NULL)
+		return kind == RK_MESSAGE ? RS_NORMAL :
+		    kind == RK_PRESENCE ? RS_AVAILABLE : RS_NONE;
+	if (strcmp(t, "error") == 0)
+		return RS_ERROR;
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (map[i].kind == kind && strcmp(map[i].name, t) == 0)
+			return map[i].st;
+	/* RFC 6121 5.2.2: an unknown message type is treated as normal. */
+	return kind == RK_MESSAGE ? RS_NORMAL : RS_NONE;
+}
+
+/* Turn `n` into its own error reply (RFC 6120 8.3): swap to/from, type
+ * error, and an <error/> child with the defined condition. */
+void
+stanza_make_error(struct xnode *n, const char *type, const char *cond,
+    const char *text)
+{
+	const char	*f, *t;
+	char		*from = NULL, *to = NULL;
+	struct xnode	*e, *x;
+
+	f = xnode_attr(n, "from");
+	t = xnode_attr(n, "to");
+	if (f)
+		from = strdup(f);
+	if (t)
+		to = strdup(t);
+	xnode_set_attr(n, "from", to);
+	xnode_set_attr(n, "to", from);
+	free(from);
+	free(to);
+	xnode_set_attr(n, "type", "error");
+	if ((e = xnode_add_child(n, "error", XMLNS_CLIENT)) == NULL)
+		return;
+	xnode_set_attr(e, "type", type);
+	xnode_add_child(e, cond, NS_STANZAS);
+	if (text && (x = xnode_add_child(e, "text", NS_STANZAS)) != NULL)
+		xnode_add_text(x, text, strlen(text));
+}
+
+static const char *
+error_type(const char *cond)
+{
+	if (strcmp(cond, "jid-malformed") == 0 ||
+	    strcmp(cond, "bad-request") == 0)
+		return "modify";
+	if (strcmp(cond, "resource-constraint") == 0 ||
+	    strcmp(cond, "recipient-unavailable") == 0)
+		return "wait";
+	return "cancel";
+}
+
+/* Parse a frame body.  Bodies are in the jabber:client default namespace
+ * without declaring it (docs/frames.md), so parse them inside a wrapper
+ * that declares it, as the client's stream did. */
+struct xnode *
+stanza_parse(const char *xml, size_t len)
+{
+	static const char open[] = "<w xmlns='" XMLNS_CLIENT "'>";
+	struct xbuf	 b;
+	struct xnode	*root, *n = NULL;
+
+	xbuf_init(&b);
+	xbuf_add(&b, open, sizeof(open) - 1);
+	xbuf_add(&b, xml, len);
+	xbuf_adds(&b, "</w>");
+	if (!b.failed && (root = xml_parse_element(b.data, b.len, NULL)) != NULL) {
+		if ((n = xnode_first_elem(root)) != NULL &&
+		    xnode_next_elem(n) == NULL)
+			xnode_unlink(n);
+		else
+			n = NULL;
+		xnode_free(root);
+	}
+	xbuf_free(&b);
+	return n;
+}
+
+/* Does this stanza deserve an error reply at all (RFC 6120 8.3.1)? */
+static int
+wants_error(uint8_t kind, uint8_t stype)
+{
+	if (stype == RS_ERROR)
+		return 0;
+	if (kind == RK_MESSAGE)
+		return 1;
+	return kind == RK_IQ && (stype == RS_GET || stype == RS_SET);
+}
+
+/* Answer an undeliverable routed stanza through routerd. */
+void
+session_error_reply(uint8_t kind, uint8_t stype, const char *xml,
+    size_t len, const char *cond, uint64_t sess)
+{
+	struct xnode	*n;
+	struct xbuf	 b;
+	struct fout	*f;
+	const char	*from, *to;
+
+	if (!wants_error(kind, stype) ||
+	    (n = stanza_parse(xml, len)) == NULL)
+		return;
+	stanza_make_error(n, error_type(cond), cond, NULL);
+	from = xnode_attr(n, "from");
+	to = xnode_attr(n, "to");
+	if (to == NULL) {
+		xnode_free(n);
+		return;
+	}
+	xbuf_init(&b);
+	xml_serialize(&b, n, XMLNS_CLIENT);
+	if (!b.failed) {
+		f = fout_stanza(kind, RS_ERROR, from, to, b.data, b.len);
+		f->hdr.session = sess;
+		(void)link_send(daemon_link, f);
+	}
+	xbuf_free(&b);
+	xnode_free(n);
+}
+
+/* Serialize `n` and deliver it to the session's client. */
+void
+session_deliver_node(struct session *s, struct xnode *n)
+{
+	struct xbuf	b;
+	uint8_t		kind = stanza_kind(n->name);
+
+	xbuf_init(&b);
+	xml_serialize(&b, n, XMLNS_CLIENT);
+	if (!b.failed)
+		session_deliver(s, kind, stanza_stype(kind,
+		    xnode_attr(n, "type")), xnode_attr(n, "from"), b.data, b.len);
+	xbuf_free(&b);
+}
+
+void
+session_send_node(struct session *s, struct xnode *n)
+{
+	session_deliver_node(s, n);
+}
+
+/* Every stanza to the client goes through here: CSI holding first. */
+void
+session_deliver(struct session *s, uint8_t kind, uint8_t stype,
+    const char *from, const char *xml, size_t len)
+{
+	if (s->inactive && kind == RK_PRESENCE && from &&
+	    csi_hold(s, from, xml, len) == 0)
+		return;
+	if (kind == RK_MESSAGE && s->nheld)
+		csi_flush(s);	/* XEP-0352: held presence goes first */
+	session_write(s, kind, stype, xml, len);
+}
+
+/* Write to the client, count for stream management, or keep it while the
+ * session hibernates (bounded by sm-max-unacked; past that, bounced). */
+void
+session_write(struct session *s, uint8_t kind, uint8_t stype,
+    const char *xml, size_t len)
+{
+	if (s->conn == NULL) {
+		if (s->sm && s->nunacked < c2sd_conf.sm_max_unacked)
+			sm_sent(s, kind, stype, xml, len);
+		else
+			session_error_reply(kind, stype, xml, len,
+			    "service-unavailable", s->id);
+		return;
+	}
+	conn_write_stanza(s->conn, kind, stype, xml, len);
+	if (s->sm)
+		sm_sent(s, kind, stype, xml, len);
+}
+
+static void
+session_free(struct session *s)
+{
+	if (s->conn) {
+		s->conn->session = NULL;
+		s->conn = NULL;
+	}
+	TAILQ_REMOVE(&sessions.b[s->id % C2SD_SESSION_BUCKETS], s, hash_entry);
+	sm_free(s);
+	free(s);
+}
+
+/* The session is over: tell routerd (unless it already knows), answer
+ * what stream management still held, free. */
+void
+session_end(struct session *s, int unbind)
+{
+	struct fout *f;
+
+	sm_bounce_unacked(s);	/* while the route still exists */
+	if (unbind && s->state != SS_BINDING) {
+		f = fout_new(RF_SESSION_UNBIND, s->full, NULL);
+		f->hdr.session = s->id;
+		(void)link_send(daemon_link, f);
+	}
+	log_debug("session %llu %s ended", (unsigned long long)s->id, s->full);
+	session_free(s);
+}
+
+void
+session_conn_gone(struct conn *c, int clean)
+{
+	struct session *s = c->session;
+
+	if (s == NULL)
+		return;
+	c->session = NULL;
+	s->conn = NULL;
+	if (s->sm)
+		conn_forget_stanzas(c);	/* the unacked queue has them */
+	if (s->state == SS_BINDING)
+		return;	/* freed when RF_SESSION_BOUND arrives */
+	if (!clean && s->sm && s->sm_resume && c2sd_conf.sm_hibernate > 0)
+		sm_hibernate(s);
+	else
+		session_end(s, 1);
+}
+
+/* ---- binding (RFC 6120 section 7) ---- */
+
+static int
+bind_resource(struct conn *c, struct xnode *bind, char *res)
+{
+	struct xnode	*r;
+	char		*t;
+	int		 rv = 0;
+
+	r = bind ? xnode_child(bind, "resource", NS_BIND) : NULL;
+	t = r ? xnode_text(r) : NULL;
+	if (t == NULL || *t == '\0') {
+		free(t);
+		c2sd_random_hex(res, 8);	/* section 7.6.2.1 */
+		return 0;
+	}
+	if (jid_prep_resource(t, strlen(t), res) == -1)
+		rv = -1;
+	free(t);
+	return rv;
+}
+
+void
+session_bind_request(struct conn *c, struct xnode *iq)
+{
+	struct session	*s;
+	struct fout	*f;
+	const char	*id = xnode_attr(iq, "id"), *type = xnode_attr(iq, "type");
+	char		 res[JID_PART_MAX + 1];
+
+	if (id == NULL || type == NULL || strcmp(type, "set") != 0 ||
+	    strlen(id) >= sizeof(c->bind_iq_id)) {
+		iq_conn_error(c, iq, "modify", "bad-request");
+		return;
+	}
+	if (bind_resource(c, xnode_child(iq, "bind", NS_BIND), res) == -1) {
+		iq_conn_error(c, iq, "modify", "bad-request");	/* 7.7.2.1 */
+		return;
+	}
+	sessions_init();
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		iq_conn_error(c, iq, "wait", "resource-constraint");
+		return;
+	}
+	s->id = c2sd_new_id();
+	snprintf(s->jid.local, sizeof(s->jid.local), "%s", c->user);
+	snprintf(s->jid.domain, sizeof(s->jid.domain), "%s", c->host->name);
+	snprintf(s->jid.resource, sizeof(s->jid.resource), "%s", res);
+	if (jid_format(&s->jid, s->full, sizeof(s->full)) < 0 ||
+	    jid_format_bare(&s->jid, s->bare, sizeof(s->bare)) < 0) {
+		free(s);
+		iq_conn_error(c, iq, "modify", "bad-request");
+		return;
+	}
+	TAILQ_INIT(&s->unacked);
+	TAILQ_INIT(&s->held);
+	s->state = SS_BINDING;
+	TAILQ_INSERT_HEAD(&sessions.b[s->id % C2SD_SESSION_BUCKETS], s,
+	    hash_entry);
+	s->conn = c;
+	c->session = s;
+	snprintf(c->bind_iq_id, sizeof(c->bind_iq_id), "%s", id);
+	c->state = CS_BIND_WAIT;
+	f = fout_new(RF_SESSION_BIND, s->full, NULL);
+	f->hdr.session = s->id;
+	fout_put_u8(f, (uint8_t)c2sd_conf.resource_policy);
+	if (link_send(daemon_link, f) == -1) {
+		c->session = NULL;
+		s->conn = NULL;
+		c->state = CS_NEGOTIATE;
+		session_free(s);
+		iq_conn_error(c, iq, "wait", "resource-constraint");
+	}
+}
+
+static void
+bind_reply(struct conn *c, struct session *s, uint8_t result)
+{
+	struct xbuf b;
+
+	xbuf_init(&b);
+	xbuf_adds(&b, "<iq type='");
+	xbuf_adds(&b, result == RBIND_OK ? "result" : "error");
+	xbuf_adds(&b, "' id='");
+	xbuf_add_attr(&b, c->bind_iq_id);
+	xbuf_adds(&b, "'>");
+	if (result == RBIND_OK) {
+		xbuf_adds(&b, "<bind xmlns='" NS_BIND "'><jid>");
+		xbuf_add_text(&b, s->full, strlen(s->full));
+		xbuf_adds(&b, "</jid></bind>");
+	} else if (result == RBIND_CONFLICT)	/* 7.7.2.2 */
+		xbuf_adds(&b, "<error type='cancel'><conflict xmlns='"
+		    NS_STANZAS "'/></error>");
+	else	/* 7.6.2.1: too many resources */
+		xbuf_adds(&b, "<error type='wait'><resource-constraint xmlns='"
+		    NS_STANZAS "'/></error>");
+	xbuf_adds(&b, "</iq>");
+	if (!b.failed)
+		conn_write(c, b.data, b.len);
+	xbuf_free(&b);
+}
+
+void
+session_bound(struct frame *f)
+{
+	struct session	*s = session_find(f->hdr.session);
+	struct conn	*c;
+	uint8_t		 result;
+
+	if (s == NULL || s->state != SS_BINDING)
+		return;
+	if (frame_get_u8(f, &result) == -1 || frame_get_end(f) == -1)
+		result = RBIND_LIMIT;
+	if ((c = s->conn) == NULL) {	/* the client left meanwhile */
+		s->state = SS_BOUND;
+		session_end(s, result == RBIND_OK);
+		return;
+	}
+	bind_reply(c, s, result);
+	if (result != RBIND_OK) {
+		session_free(s);
+		c->state = CS_NEGOTIATE;
+	} else {
+		s->state = SS_BOUND;
+		c->state = CS_ESTABLISHED;
+		log_info("session %llu bound %s", (unsigned long long)s->id,
+		    s->full);
+	}
+	stream_replay_pending(c);
+}
+
+/* The same full JID logged in elsewhere (RFC 6120 7.7.2.2, "replace"):
+ * routerd has already moved the route, so no unbind. */
+void
+session_kick(struct frame *f)
+{
+	struct session	*s = session_find(f->hdr.session);
+	struct conn	*c;
+
+	if (s == NULL)
+		return;
+	log_info("session %llu %s replaced by a new login",
+	    (unsigned long long)s->id, s->full);
+	if ((c = s->conn) != NULL) {
+		c->session = NULL;
+		s->conn = NULL;
+		if (s->sm)
+			conn_forget_stanzas(c);
+		conn_stream_error(c, "conflict",
+		    "Replaced by a new connection for this resource");
+	}
+	s->state = SS_BINDING;	/* no unbind: the route is not ours */
+	session_end(s, 0);
+}
+
+/* ---- client to routerd ---- */
+
+/* Answer a client's stanza with an error from the server (to the client). */
+static void
+client_error(struct session *s, struct xnode *n, const char *cond)
+{
+	if (!wants_error(stanza_kind(n->name),
+	    stanza_stype(stanza_kind(n->name), xnode_attr(n, "type"))) &&
+	    strcmp(n->name, "presence") != 0)
+		return;
+	if (xnode_attr(n, "type") && strcmp(xnode_attr(n, "type"), "error") == 0)
+		return;
+	stanza_make_error(n, error_type(cond), cond, NULL);
+	if (xnode_attr(n, "to") == NULL)
+		xnode_set_attr(n, "to", s->full);
+	session_deliver_node(s, n);
+}
+
+/* RFC 6121 4.7.2.3: priority is -128..127; out of range is bad-request,
+ * we clamp instead and keep the client running. */
+static int8_t
+presence_priority(struct xnode *n)
+{
+	struct xnode	*p;
+	char		*t, *end;
+	long		 v = 0;
+
+	if ((p = xnode_child(n, "priority", XMLNS_CLIENT)) != NULL &&
+	    (t = xnode_text(p)) != NULL) {
+		v = strtol(t, &end, 10);
+		if (end == t)
+			v = 0;
+		free(t);
+	}
+	return v < -128 ? -128 : v > 127 ? 127 : (int8_t)v;
+}
+
+static void
+broadcast_presence(struct session *s, struct xnode *n, uint8_t stype)
+{
+	struct fout *f;
+
+	if (stype != RS_AVAILABLE && stype != RS_UNAVAILABLE)
+		return;	/* subscriptions need a 'to' */
+	s->available = stype == RS_AVAILABLE;
+	f = fout_new(RF_SESSION_PRESENCE, s->full, NULL);
+	f->hdr.session = s->id;
+	fout_put_u8(f, (uint8_t)presence_priority(n));
+	fout_put_u8(f, s->available ? 1 : 0);
+	(void)link_send(daemon_link, f);
+}
+
+static void
+route_out(struct session *s, struct xnode *n, uint8_t kind, uint8_t stype,
+    const char *to, uint16_t flags)
+{
+	struct xbuf	 b;
+	struct fout	*f;
+
+	xbuf_init(&b);
+	xml_serialize(&b, n, XMLNS_CLIENT);
+	if (b.failed) {
+		xbuf_free(&b);
+		client_error(s, n, "internal-server-error");
+		return;
+	}
+	f = fout_stanza(kind, stype, s->full, to, b.data, b.len);
+	f->hdr.session = s->id;
+	f->hdr.flags |= flags;
+	xbuf_free(&b);
+	if (link_send(daemon_link, f) == -1)
+		client_error(s, n, "resource-constraint");
+}
+
+/* RFC 6120 8.1.2.1: a 'from' other than the session's full or bare JID
+ * is a stream error; otherwise we stamp the full JID. */
+static int
+check_from(struct session *s, struct xnode *n)
+{
+	const char	*from = xnode_attr(n, "from");
+	struct jid	 j;
+
+	if (from == NULL)
+		return 0;
+	if (jid_parse(from, strlen(from), &j) == -1)
+		return -1;
+	if (jid_equal(&j, &s->jid))
+		return 0;
+	if (j.resource[0] == '\0' && jid_bare_equal(&j, &s->jid))
+		return 0;
+	return -1;
+}
+
+/* iq get/set need an id and exactly one payload (RFC 6120 8.2.3). */
+static int
+iq_valid(struct xnode *n, uint8_t stype)
+{
+	struct xnode *p;
+
+	if (xnode_attr(n, "id") == NULL || stype == RS_NONE)
+		return 0;
+	if (stype != RS_GET && stype != RS_SET)
+		return 1;
+	return (p = xnode_first_elem(n)) != NULL && xnode_next_elem(p) == NULL;
+}
+
+static void
+route_local(struct session *s, struct xnode *n, uint8_t kind, uint8_t stype,
+    struct jid *to, int have_to)
+{
+	struct xnode *p;
+
+	if (!have_to) {
+		if (kind == RK_IQ)
+			iq_local(s, n, H_SERVER | H_ACCOUNT);
+		else if (kind == RK_PRESENCE)
+			broadcast_presence(s, n, stype);
+		else	/* RFC 6120 10.3.1: as if to the bare JID */
+			route_out(s, n, kind, stype, s->bare, 0);
+		return;
+	}
+	if (to->local[0] == '\0') {	/* the domain itself */
+		if (kind == RK_IQ)
+			iq_local(s, n, H_SERVER);
+		else if (kind == RK_MESSAGE)
+			client_error(s, n, "service-unavailable");
+		return;	/* presence to the server: nothing to do */
+	}
+	/* iq to the account's own bare JID: pubsub (PEP) goes to pepd, the
+	 * rest is ours */
+	p = xnode_first_elem(n);
+	if (p && p->ns && strncmp(p->ns, "http://jabber.org/protocol/pubsub",
+	    33) == 0) {
+		route_out(s, n, kind, stype, s->bare, RFF_PEP);
+		return;
+	}
+	iq_local(s, n, H_ACCOUNT);
+}
+
+void
+session_client_stanza(struct conn *c, struct xnode *n)
+{
+	struct session	*s = c->session;
+	struct jid	 to;
+	char		 tos[JID_MAX + 1];
+	const char	*ta;
+	uint8_t		 kind, stype;
+	int		 have_to = 0;
+
+	if ((kind = stanza_kind(n->name)) == RK_NONE) {
+		conn_stream_error(c, "unsupported-stanza-type", NULL);
+		return;
+	}
+	if (s->sm)
+		s->h_in++;	/* XEP-0198 4: every stanza counts */
+	if (check_from(s, n) == -1) {
+		conn_stream_error(c, "invalid-from", NULL);
+		return;
+	}
+	xnode_set_attr(n, "from", s->full);
+	stype = stanza_stype(kind, xnode_attr(n, "type"));
+	if (stype == RS_NONE || (kind == RK_IQ && !iq_valid(n, stype))) {
+		client_error(s, n, "bad-request");
+		return;
+	}
+	if ((ta = xnode_attr(n, "to")) != NULL) {
+		if (jid_parse(ta, strlen(ta), &to) == -1 ||
+		    jid_format(&to, tos, sizeof(tos)) < 0) {
+			client_error(s, n, "jid-malformed");
+			return;
+		}
+		xnode_set_attr(n, "to", tos);
+		have_to = 1;
+	}
+	if (!have_to || (to.local[0] == '\0' && to.resource[0] == '\0' &&
+	    strcmp(to.domain, s->jid.domain) == 0) ||
+	    (kind == RK_IQ && to.resource[0] == '\0' &&
+	    jid_bare_equal(&to, &s->jid))) {
+		route_local(s, n, kind, stype, &to, have_to);
+		return;
+	}
+	route_out(s, n, kind, stype, tos, 0);
+}
+
+/* ---- routerd to client ---- */
+
+void
+session_routed_stanza(struct frame *f)
+{
+	struct session	*s = session_find(f->hdr.session);
+	const uint8_t	*body;
+	size_t		 len;
+
+	frame_get_rest(f, &body, &len);
+	if (s == NULL || s->state == SS_BINDING) {
+		session_error_reply(f->hdr.kind, f->hdr.stype,
+		    (const char *)body, len, "service-unavailable", 0);
+		return;
+	}
+	session_deliver(s, f->hdr.kind, f->hdr.stype, f->from,
+	    (const char *)body, len);
+}
+
+static const char *const bounce_conds[RB_MAX + 1] = {
+	[RB_SERVICE_UNAVAILABLE] = "service-unavailable",
+	[RB_ITEM_NOT_FOUND] = "item-not-found",
+	[RB_REMOTE_SERVER_NOT_FOUND] = "remote-server-not-found",
+	[RB_RESOURCE_CONSTRAINT] = "resource-constraint",
+	[RB_RECIPIENT_UNAVAILABLE] = "recipient-unavailable",
+	[RB_NOT_ALLOWED] = "not-allowed",
+};
+
+/* routerd could not deliver what our client sent: tell the client. */
+void
+session_bounce(struct frame *f)
+{
+	struct session	*s = session_find(f->hdr.session);
+	struct xnode	*n;
+	const uint8_t	*body;
+	size_t		 len;
+	uint8_t		 why;
+	const char	*cond;
+
+	if (frame_get_u8(f, &why) == -1)
+		return;
+	frame_get_rest(f, &body, &len);
+	if (s == NULL || s->state == SS_BINDING ||
+	    !wants_error(f->hdr.kind, f->hdr.stype))
+		return;
+	cond = why <= RB_MAX && bounce_conds[why] ? bounce_conds[why] :
+	    "service-unavailable";
+	if ((n = stanza_parse((const char *)body, len)) == NULL)
+		return;
+	stanza_make_error(n, error_type(cond), cond, NULL);
+	session_deliver_node(s, n);
+	xnode_free(n);
+}

@@ -1,0 +1,319 @@
+/*
+ * store.c - the LMDB wrapper of store.h.
+ *
+ * Every daemon that keeps state opens one environment in its data
+ * directory before the sandbox (the fds and the map survive the chroot)
+ * and runs short transactions from its single event-loop thread.  Named
+ * databases are opened lazily, the first time a transaction names them,
+ * and their handles are cached by name for the life of the environment
+ * (LMDB handles stay valid once the transaction that opened them
+ * committed).  Invariants: the environment is never opened with
+ * MDB_NOSYNC, so a commit that returned 0 is on disk; at most one write
+ * transaction is open at a time (LMDB would block otherwise); no function
+ * here logs - callers know what the failure means and log it themselves.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lmdb.h>
+
+#include "store.h"
+
+#define STORE_MAPSIZE_DEFAULT	((size_t)1 << 30)	/* 1 GiB */
+#define STORE_MAXDBS_DEFAULT	16
+#define STORE_DBNAME_MAX	63
+
+struct store_db {
+	char		 name[STORE_DBNAME_MAX + 1];
+	MDB_dbi		 dbi;
+};
+
+struct store {
+	MDB_env		*env;
+	struct store_db	*dbs;
+	unsigned	 ndbs;
+	unsigned	 maxdbs;
+};
+
+struct store_txn {
+	struct store	*st;
+	MDB_txn		*txn;
+	int		 write;
+	/* dbs opened inside this txn become cached only if it commits */
+	unsigned	 ndbs_before;
+};
+
+static int
+mdb_errno(int rc)
+{
+	/* LMDB returns errno values or its own MDB_* codes (negative). */
+	if (rc > 0)
+		return rc;
+	if (rc == MDB_MAP_FULL || rc == MDB_DBS_FULL || rc == MDB_TXN_FULL)
+		return ENOSPC;
+	return EIO;
+}
+
+struct store *
+store_open(const char *dir, size_t mapsize, unsigned maxdbs)
+{
+	struct store	*st;
+	int		 rc;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return NULL;
+	st->maxdbs = maxdbs ? maxdbs : STORE_MAXDBS_DEFAULT;
+	if ((st->dbs = calloc(st->maxdbs, sizeof(*st->dbs))) == NULL)
+		goto fail;
+	if ((rc = mdb_env_create(&st->env)) != 0) {
+		st->env = NULL;
+		errno = mdb_errno(rc);
+		goto fail;
+	}
+	if (mapsize == 0)
+		mapsize = STORE_MAPSIZE_DEFAULT;
+	if ((rc = mdb_env_set_mapsize(st->env, mapsize)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(st->env, st->maxdbs)) != 0 ||
+	    (rc = mdb_env_open(st->env, dir, 0, 0600)) != 0) {
+		errno = mdb_errno(rc);
+		goto fail;
+	}
+	return st;
+fail:
+	rc = errno;
+	if (st->env != NULL)
+		mdb_env_close(st->env);
+	free(st->dbs);
+	free(st);
+	errno = rc;
+	return NULL;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	mdb_env_close(st->env);
+	free(st->dbs);
+	free(st);
+}
+
+struct store_txn *
+store_begin(struct store *st, int write)
+{
+	struct store_txn	*t;
+	int			 rc;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	t->st = st;
+	t->write = write;
+	t->ndbs_before = st->ndbs;
+	rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+	if (rc != 0) {
+		free(t);
+		errno = mdb_errno(rc);
+		return NULL;
+	}
+	return t;
+}
+
+int
+store_commit(struct store_txn *t)
+{
+	struct store	*st = t->st;
+	unsigned	 before = t->ndbs_before;
+	int		 rc;
+
+	rc = mdb_txn_commit(t->txn);
+	free(t);
+	if (rc != 0) {
+		/* Handles opened by the failed txn are invalid: forget them. */
+		st->ndbs = before;
+		errno = mdb_errno(rc);
+		return -1;
+	}
+	return 0;
+}
+
+void
+store_abort(struct store_txn *t)
+{
+	if (t == NULL)
+		return;
+	/*
+	 * Ending a read txn by commit changes nothing on disk but keeps the
+	 * db handles it opened (an abort would close them, and every lookup
+	 * would reopen its db).  A write txn is really aborted, and LMDB
+	 * closes the handles it opened: uncache them.
+	 */
+	if (!t->write && mdb_txn_commit(t->txn) == 0) {
+		free(t);
+		return;
+	}
+	t->st->ndbs = t->ndbs_before;
+	if (t->write)
+		mdb_txn_abort(t->txn);
+	free(t);
+}
+
+/*
+ * The handle for `name`, opening (and, in a write txn, creating) the
+ * database on first use.  Returns 0, 1 if it does not exist yet (read
+ * txn), -1 on error.
+ */
+static int
+store_dbi(struct store_txn *t, const char *name, MDB_dbi *dbi)
+{
+	struct store	*st = t->st;
+	unsigned	 i;
+	int		 rc;
+
+	for (i = 0; i < st->ndbs; i++) {
+		if (strcmp(st->dbs[i].name, name) == 0) {
+			*dbi = st->dbs[i].dbi;
+			return 0;
+		}
+	}
+	if (strlen(name) > STORE_DBNAME_MAX || st->ndbs >= st->maxdbs) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	rc = mdb_dbi_open(t->txn, name, t->write ? MDB_CREATE : 0, dbi);
+	if (rc == MDB_NOTFOUND)
+		return 1;
+	if (rc != 0) {
+		errno = mdb_errno(rc);
+		return -1;
+	}
+	/* Cached now; aborting a write txn or a failed commit uncaches it
+	 * again, as LMDB then closes it. */
+	strcpy(st->dbs[st->ndbs].name, name);
+	st->dbs[st->ndbs].dbi = *dbi;
+	st->ndbs++;
+	return 0;
+}
+
+int
+store_get(struct store_txn *t, const char *db, const void *key, size_t klen,
+    const void **val, size_t *vlen)
+{
+	MDB_dbi	 dbi;
+	MDB_val	 k, v;
+	int	 rc;
+
+	if ((rc = store_dbi(t, db, &dbi)) != 0)
+		return rc;
+	if (klen == 0 || klen > (size_t)mdb_env_get_maxkeysize(t->st->env))
+		return 1;
+	k.mv_data = (void *)key;
+	k.mv_size = klen;
+	rc = mdb_get(t->txn, dbi, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 1;
+	if (rc != 0) {
+		errno = mdb_errno(rc);
+		return -1;
+	}
+	*val = v.mv_data;
+	*vlen = v.mv_size;
+	return 0;
+}
+
+int
+store_put(struct store_txn *t, const char *db, const void *key, size_t klen,
+    const void *val, size_t vlen)
+{
+	MDB_dbi	 dbi;
+	MDB_val	 k, v;
+	int	 rc;
+
+	if (!t->write) {
+		errno = EROFS;
+		return -1;
+	}
+	if (klen == 0 || klen > (size_t)mdb_env_get_maxkeysize(t->st->env)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((rc = store_dbi(t, db, &dbi)) != 0)
+		return -1;
+	k.mv_data = (void *)key;
+	k.mv_size = klen;
+	v.mv_data = (void *)val;
+	v.mv_size = vlen;
+	if ((rc = mdb_put(t->txn, dbi, &k, &v, 0)) != 0) {
+		errno = mdb_errno(rc);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_del(struct store_txn *t, const char *db, const void *key, size_t klen)
+{
+	MDB_dbi	 dbi;
+	MDB_val	 k;
+	int	 rc;
+
+	if (!t->write) {
+		errno = EROFS;
+		return -1;
+	}
+	if ((rc = store_dbi(t, db, &dbi)) != 0)
+		return -1;
+	if (klen == 0 || klen > (size_t)mdb_env_get_maxkeysize(t->st->env))
+		return 1;
+	k.mv_data = (void *)key;
+	k.mv_size = klen;
+	rc = mdb_del(t->txn, dbi, &k, NULL);
+	if (rc == MDB_NOTFOUND)
+		return 1;
+	if (rc != 0) {
+		errno = mdb_errno(rc);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_scan(struct store_txn *t, const char *db, const void *prefix,
+    size_t plen, int (*cb)(const void *, size_t, const void *, size_t, void *),
+    void *arg)
+{
+	MDB_dbi		 dbi;
+	MDB_cursor	*cur;
+	MDB_val		 k, v;
+	MDB_cursor_op	 op;
+	int		 rc;
+
+	if ((rc = store_dbi(t, db, &dbi)) != 0)
+		return rc == 1 ? 0 : -1;	/* no db: nothing to visit */
+	if ((rc = mdb_cursor_open(t->txn, dbi, &cur)) != 0) {
+		errno = mdb_errno(rc);
+		return -1;
+	}
+	k.mv_data = (void *)prefix;
+	k.mv_size = plen;
+	/* An empty prefix starts at the first key (SET_RANGE needs a key). */
+	op = plen > 0 ? MDB_SET_RANGE : MDB_FIRST;
+	for (;;) {
+		rc = mdb_cursor_get(cur, &k, &v, op);
+		op = MDB_NEXT;
+		if (rc != 0)
+			break;
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		if (cb(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		errno = mdb_errno(rc);
+		return -1;
+	}
+	return 0;
+}

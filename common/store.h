@@ -1,0 +1,38 @@
+/*
+ * store.h - a thin LMDB wrapper: one environment per daemon, named
+ * databases, short transactions.  A write transaction is durable when
+ * store_commit() returns 0 (LMDB syncs on commit; the environment is
+ * never opened with MDB_NOSYNC), so a daemon acknowledges a stanza only
+ * after its commit succeeded.
+ */
+#ifndef RAMPART_STORE_H
+#define RAMPART_STORE_H
+
+#include <stddef.h>
+
+struct store;
+struct store_txn;
+
+/* Open (creating) the environment in directory `dir`. */
+struct store *store_open(const char *dir, size_t mapsize, unsigned maxdbs);
+void	store_close(struct store *);
+
+struct store_txn *store_begin(struct store *, int write);
+int	store_commit(struct store_txn *);	/* 0, or -1 (the txn is gone) */
+void	store_abort(struct store_txn *);
+
+/* 0 found, 1 not found, -1 error.  `val` points into the map and is valid
+ * until the transaction ends. */
+int	store_get(struct store_txn *, const char *db, const void *key, size_t klen,
+	    const void **val, size_t *vlen);
+int	store_put(struct store_txn *, const char *db, const void *key, size_t klen,
+	    const void *val, size_t vlen);
+/* 0 deleted, 1 not found, -1 error. */
+int	store_del(struct store_txn *, const char *db, const void *key, size_t klen);
+/* Visit keys >= prefix that start with it, in order; stop when cb returns
+ * non-zero.  Returns 0 or -1. */
+int	store_scan(struct store_txn *, const char *db, const void *prefix,
+	    size_t plen, int (*cb)(const void *k, size_t kl, const void *v,
+	    size_t vl, void *arg), void *arg);
+
+#endif

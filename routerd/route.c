@@ -1,0 +1,475 @@
+/*
+ * route.c - the routing table and the frame switch of routerd.
+ *
+ * The table maps bare JIDs of local accounts to their bound sessions
+ * (child, session id, priority, availability).  Stanzas are routed on the
+ * header's `to` JID alone; bodies are copied byte for byte.  Before a
+ * stanza is routed its `from` must be a JID the sending link may speak for
+ * (a session it bound); otherwise it is dropped and logged.
+ *
+ * What cannot be delivered is returned to the sender as RF_BOUNCE with a
+ * condition; the sender, which holds the parsed stanza, writes the error.
+ * Until imd runs, a message to a bare JID goes to the available resources
+ * of highest non-negative priority (RFC 6121 section 8.5.2.1) and, with none,
+ * bounces service-unavailable (docs/routing.md).
+ */
+#include <search.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "link.h"
+#include "log.h"
+#include "routerd.h"
+
+struct session {
+	TAILQ_ENTRY(session) by_child;
+	struct session	*next;		/* in bare->sessions */
+	struct bare	*bare;
+	struct child	*child;
+	uint64_t	 sid;
+	int		 priority;
+	int		 available;
+	char		 resource[];
+};
+
+struct bare {
+	struct session	*sessions;
+	unsigned	 count;
+	char		 jid[];
+};
+
+static void	*bare_root;
+static size_t	 nsessions;
+
+struct jidref {
+	const char	*bare;		/* "local@domain" or "domain" */
+	size_t		 bare_len;
+	const char	*domain;
+	size_t		 domain_len;
+	const char	*resource;	/* NULL if none */
+	int		 has_local;
+};
+
+/* Split a normalized JID; the bytes were validated by the sender. */
+static void
+jid_split(const char *jid, struct jidref *r)
+{
+	const char *slash = strchr(jid, '/'), *at;
+	size_t blen = slash ? (size_t)(slash - jid) : strlen(jid);
+
+	r->bare = jid;
+	r->bare_len = blen;
+	r->resource = slash ? slash + 1 : NULL;
+	at = memchr(jid, '@', blen);
+	r->has_local = at != NULL;
+	r->domain = at ? at + 1 : jid;
+	r->domain_len = blen - (r->domain - jid);
+}
+
+static int
+bare_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct bare *)a)->jid, ((const struct bare *)b)->jid);
+}
+
+static struct bare *
+bare_find(const char *jid, size_t len)
+{
+	char		 buf[sizeof(struct bare) + FRAME_JID_MAX + 1];
+	struct bare	*key = (struct bare *)buf, **found;
+
+	if (len > FRAME_JID_MAX)
+		return NULL;
+	memcpy(key->jid, jid, len);
+	key->jid[len] = '\0';
+	found = tfind(key, &bare_root, bare_cmp);
+	return found ? *found : NULL;
+}
+
+static struct session *
+session_find(const char *full)
+{
+	struct jidref	 r;
+	struct bare	*b;
+	struct session	*s;
+
+	jid_split(full, &r);
+	if (r.resource == NULL || (b = bare_find(r.bare, r.bare_len)) == NULL)
+		return NULL;
+	for (s = b->sessions; s; s = s->next)
+		if (strcmp(s->resource, r.resource) == 0)
+			return s;
+	return NULL;
+}
+
+int
+route_is_local_domain(const char *domain, size_t len)
+{
+	struct conf_host *h;
+
+	TAILQ_FOREACH(h, &rd.conf->hosts, entry)
+		if (strlen(h->name) == len && memcmp(h->name, domain, len) == 0)
+			return 1;
+	return 0;
+}
+
+size_t
+route_count(void)
+{
+	return nsessions;
+}
+
+static void
+session_remove(struct session *s)
+{
+	struct bare	*b = s->bare;
+	struct session	**pp;
+
+	for (pp = &b->sessions; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	TAILQ_REMOVE(&s->child->sessions, s, by_child);
+	nsessions--;
+	if (--b->count == 0) {
+		tdelete(b, &bare_root, bare_cmp);
+		free(b);
+	}
+	free(s);
+}
+
+static struct session *
+session_add(struct child *ch, const struct jidref *r, uint64_t sid)
+{
+	struct bare	*b, **slot;
+	struct session	*s;
+
+	if ((b = bare_find(r->bare, r->bare_len)) == NULL) {
+		if ((b = calloc(1, sizeof(*b) + r->bare_len + 1)) == NULL)
+			return NULL;
+		memcpy(b->jid, r->bare, r->bare_len);
+		if ((slot = tsearch(b, &bare_root, bare_cmp)) == NULL) {
+			free(b);
+			return NULL;
+		}
+	}
+	if ((s = calloc(1, sizeof(*s) + strlen(r->resource) + 1)) == NULL) {
+		if (b->count == 0) {
+			tdelete(b, &bare_root, bare_cmp);
+			free(b);
+		}
+		return NULL;
+	}
+	strcpy(s->resource, r->resource);
+	s->bare = b;
+	s->child = ch;
+	s->sid = sid;
+	s->next = b->sessions;
+	b->sessions = s;
+	b->count++;
+	TAILQ_INSERT_TAIL(&ch->sessions, s, by_child);
+	nsessions++;
+	return s;
+}
+
+static void
+send_to(struct child *ch, struct fout *f)
+{
+	if (ch->link == NULL || link_send(ch->link, f) == -1)
+		log_warnx("cannot queue a frame for %s", ch->name);
+}
+
+static void
+bind_reply(struct child *ch, uint64_t sid, uint8_t result)
+{
+	struct fout *f = fout_new(RF_SESSION_BOUND, NULL, NULL);
+
+	if (f == NULL)
+		return;
+	f->hdr.session = sid;
+	fout_put_u8(f, result);
+	send_to(ch, f);
+}
+
+static void
+kick(struct session *s)
+{
+	struct fout *f = fout_new(RF_SESSION_KICK, NULL, NULL);
+
+	if (f != NULL) {
+		f->hdr.session = s->sid;
+		fout_put_u8(f, RBIND_CONFLICT);
+		send_to(s->child, f);
+	}
+	session_remove(s);
+}
+
+static void
+on_bind(struct child *ch, struct frame *f)
+{
+	struct jidref	 r;
+	struct session	*old;
+	struct bare	*b;
+	uint8_t		 policy;
+
+	if (frame_get_u8(&*f, &policy) == -1 || frame_get_end(f) == -1) {
+		log_warnx("%s: malformed SESSION_BIND", ch->name);
+		return;
+	}
+	jid_split(f->from, &r);
+	if (!r.has_local || r.resource == NULL || *r.resource == '\0' ||
+	    !route_is_local_domain(r.domain, r.domain_len)) {
+		log_warnx("%s: SESSION_BIND for a non-local JID", ch->name);
+		bind_reply(ch, f->hdr.session, RBIND_CONFLICT);
+		return;
+	}
+	if ((old = session_find(f->from)) != NULL) {
+		if (policy == RBIND_POLICY_REFUSE) {
+			bind_reply(ch, f->hdr.session, RBIND_CONFLICT);
+			return;
+		}
+		kick(old);
+	}
+	b = bare_find(r.bare, r.bare_len);
+	if (b && rd.max_resources && b->count >= rd.max_resources) {
+		bind_reply(ch, f->hdr.session, RBIND_LIMIT);
+		return;
+	}
+	if (session_add(ch, &r, f->hdr.session) == NULL) {
+		bind_reply(ch, f->hdr.session, RBIND_LIMIT);
+		return;
+	}
+	bind_reply(ch, f->hdr.session, RBIND_OK);
+}
+
+/* The session named by from+session that this child bound, or NULL. */
+static struct session *
+own_session(struct child *ch, struct frame *f)
+{
+	struct session *s = session_find(f->from);
+
+	if (s == NULL || s->child != ch || s->sid != f->hdr.session)
+		return NULL;
+	return s;
+}
+
+static void
+on_unbind(struct child *ch, struct frame *f)
+{
+	struct session *s;
+
+	if ((s = own_session(ch, f)) != NULL)
+		session_remove(s);
+}
+
+static void
+on_presence(struct child *ch, struct frame *f)
+{
+	struct session	*s;
+	uint8_t		 prio, avail;
+
+	if (frame_get_u8(f, &prio) == -1 || frame_get_u8(f, &avail) == -1 ||
+	    frame_get_end(f) == -1 || (s = own_session(ch, f)) == NULL)
+		return;
+	s->priority = (int8_t)prio;
+	s->available = avail != 0;
+}
+
+static void
+bounce(struct child *ch, struct frame *f, enum rf_bounce why)
+{
+	struct fout *out;
+
+	/* Never answer an error with an error (RFC 6120 8.3.1). */
+	if (f->hdr.stype == RS_ERROR || f->hdr.kind == RK_PRESENCE)
+		return;
+	if ((out = fout_new(RF_BOUNCE, f->from, f->to)) == NULL)
+		return;
+	out->hdr.session = f->hdr.session;
+	out->hdr.kind = f->hdr.kind;
+	out->hdr.stype = f->hdr.stype;
+	fout_put_u8(out, why);
+	fout_put_raw(out, f->body, f->body_len);
+	send_to(ch, out);
+}
+
+/* Forward a stanza to one session; backpressure on the source. */
+static int
+deliver(struct child *src, struct frame *f, struct session *s)
+{
+	struct fout *out = fout_copy(f);
+
+	if (out == NULL || s->child->link == NULL)
+		return -1;
+	out->hdr.session = s->sid;
+	if (link_send(s->child->link, out) == -1)
+		return -1;
+	if (link_over_hiwat(s->child->link) && src->link)
+		link_block_on(src->link, s->child->link);
+	return 0;
+}
+
+/* RFC 6121 8.5.2: a message to a bare JID goes to the available resources
+ * of highest non-negative priority; presence to every available one. */
+static int
+deliver_bare(struct child *src, struct frame *f, struct bare *b)
+{
+	struct session	*s;
+	int		 best = -1, n = 0;
+
+	for (s = b ? b->sessions : NULL; s; s = s->next)
+		if (s->available && s->priority > best)
+			best = s->priority;
+	for (s = b ? b->sessions : NULL; s; s = s->next) {
+		if (!s->available)
+			continue;
+		if (f->hdr.kind == RK_MESSAGE && s->priority != best)
+			continue;
+		if (deliver(src, f, s) == 0)
+			n++;
+	}
+	return n;
+}
+
+static void
+route_stanza(struct child *ch, struct frame *f)
+{
+	struct jidref	 r;
+	struct session	*s;
+
+	if (ch->id == D_C2SD && own_session(ch, f) == NULL) {
+		log_warnx("%s: stanza from %s which it did not bind; dropped",
+		    ch->name, f->from);
+		return;
+	}
+	jid_split(f->to, &r);
+	if (!route_is_local_domain(r.domain, r.domain_len)) {
+		bounce(ch, f, RB_REMOTE_SERVER_NOT_FOUND);
+		return;
+	}
+	if (!r.has_local) {
+		bounce(ch, f, RB_SERVICE_UNAVAILABLE);
+		return;
+	}
+	if (r.resource && (s = session_find(f->to)) != NULL) {
+		if (deliver(ch, f, s) == -1)
+			bounce(ch, f, RB_RESOURCE_CONSTRAINT);
+		return;
+	}
+	/* Bare JID, or a full JID with no such session (RFC 6121 8.5.3.2):
+	 * messages fall back to the bare JID, iq is answered with an error. */
+	if (f->hdr.kind == RK_IQ) {
+		bounce(ch, f, RB_SERVICE_UNAVAILABLE);
+		return;
+	}
+	if (deliver_bare(ch, f, bare_find(r.bare, r.bare_len)) == 0 &&
+	    f->hdr.kind == RK_MESSAGE)
+		bounce(ch, f, RB_SERVICE_UNAVAILABLE);
+}
+
+/* SASL steps go c2sd -> authd and back; origin says which c2sd. */
+static void
+route_service(struct child *ch, struct frame *f, enum daemon_id to)
+{
+	struct child	*dst;
+	struct fout	*out;
+
+	if (to == D_COUNT) {
+		/* A reply: origin names the requesting link. */
+		if (f->hdr.origin >= ORIGIN_CTL_FIRST) {
+			control_reply_acct(f);
+			return;
+		}
+		dst = child_by_origin(f->hdr.origin);
+	} else
+		dst = &rd.children[to];
+	if (dst == NULL || !dst->ready || dst->link == NULL) {
+		log_warnx("%s: %s for a daemon that is not running", ch->name,
+		    frame_type_name(f->hdr.type));
+		return;
+	}
+	if ((out = fout_copy(f)) != NULL)
+		send_to(dst, out);
+}
+
+void
+route_frame(struct child *ch, struct frame *f)
+{
+	int from_authd = ch->id == D_AUTHD;
+
+	switch (f->hdr.type) {
+	case RF_STANZA:
+		route_stanza(ch, f);
+		break;
+	case RF_SESSION_BIND:
+	case RF_SESSION_UNBIND:
+	case RF_SESSION_PRESENCE:
+		if (ch->id != D_C2SD)
+			break;
+		if (f->hdr.type == RF_SESSION_BIND)
+			on_bind(ch, f);
+		else if (f->hdr.type == RF_SESSION_UNBIND)
+			on_unbind(ch, f);
+		else
+			on_presence(ch, f);
+		break;
+	case RF_SASL_START:
+	case RF_SASL_STEP:
+	case RF_SASL_ABORT:
+	case RF_ACCT_ADD:
+	case RF_ACCT_PASSWD:
+	case RF_ACCT_DEL:
+		if (ch->id == D_C2SD)
+			route_service(ch, f, D_AUTHD);
+		break;
+	case RF_SASL_CHALLENGE:
+	case RF_SASL_SUCCESS:
+	case RF_SASL_FAILURE:
+	case RF_ACCT_RESULT:
+		if (from_authd)
+			route_service(ch, f, D_COUNT);
+		break;
+	default:
+		log_warnx("%s sent an unexpected %s frame", ch->name,
+		    frame_type_name(f->hdr.type));
+		break;
+	}
+}
+
+void
+route_child_gone(struct child *ch)
+{
+	struct session *s;
+
+	while ((s = TAILQ_FIRST(&ch->sessions)) != NULL)
+		session_remove(s);
+}
+
+void
+route_status(char *buf, size_t len)
+{
+	snprintf(buf, len, "sessions %zu\n", nsessions);
+}
+
+/* One line per bound session, for rampartctl routes and the tests. */
+void
+route_list(char *buf, size_t len)
+{
+	struct session	*s;
+	size_t		 n = 0;
+	int		 d, w;
+
+	buf[0] = '\0';
+	for (d = 0; d < D_COUNT; d++)
+		TAILQ_FOREACH(s, &rd.children[d].sessions, by_child) {
+			w = snprintf(buf + n, len - n, "%s/%s %s %llu %d %s\n",
+			    s->bare->jid, s->resource, s->child->name,
+			    (unsigned long long)s->sid, s->priority,
+			    s->available ? "available" : "unavailable");
+			if (w < 0 || (size_t)w >= len - n)
+				return;
+			n += w;
+		}
+}
