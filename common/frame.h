@@ -52,8 +52,9 @@ enum rf_type {
 	RF_SESSION_GONE		= 37,	/* routerd -> imd: from = full JID vanished */
 
 	/* SASL: c2sd <-> authd through routerd (corr = c2sd's request id) */
-	RF_SASL_START		= 48,	/* str mech, str host, data initial, str peer-ip, u8 tls,
-					   data cb-exporter, data cb-endpoint */
+	RF_SASL_START		= 48,	/* str mech, str host, u8 has-initial, data initial,
+					   str peer-ip, u8 tls, data cb-exporter,
+					   data cb-endpoint (docs/auth.md) */
 	RF_SASL_STEP		= 49,	/* data response */
 	RF_SASL_CHALLENGE	= 50,	/* data challenge */
 	RF_SASL_SUCCESS		= 51,	/* str username, data additional */
