@@ -55,6 +55,34 @@ who(struct frame *f, char host[JID_PART_MAX + 1], char user[JID_PART_MAX + 1])
 	return NULL;
 }
 
+/* Control clients (rampartctl) have link ids from 256 up (docs/frames.md). */
+#define ADMIN_ORIGIN_FIRST	256
+
+/*
+ * What a daemon (c2sd relaying XEP-0077) may do, beyond an admin: create
+ * an account only where the host has registration on; change or delete only
+ * the account of the session that asks (routerd has checked that `from` is
+ * a session bound by that c2sd).  NULL if permitted.
+ */
+static const char *
+permitted(const struct frame *f, const char *host, const char *user)
+{
+	const struct authd_host	*h;
+	size_t			 ul = strlen(user), hl = strlen(host);
+
+	if (f->hdr.origin >= ADMIN_ORIGIN_FIRST)
+		return NULL;
+	if (f->hdr.type == RF_ACCT_ADD) {
+		h = authd_host_find(host);
+		return h && h->registration ? NULL : "registration is disabled";
+	}
+	if (strncmp(f->from, user, ul) != 0 || f->from[ul] != '@' ||
+	    strncmp(f->from + ul + 1, host, hl) != 0 ||
+	    (f->from[ul + 1 + hl] != '\0' && f->from[ul + 1 + hl] != '/'))
+		return "not authorized";
+	return NULL;
+}
+
 /* ADD (create = 1) and PASSWD (create = 0). */
 static void
 acct_set(struct link *l, struct frame *f, int create)
@@ -69,6 +97,8 @@ acct_set(struct link *l, struct frame *f, int create)
 	if ((err = who(f, host, user)) == NULL &&
 	    (frame_get_str(f, &pass, &pl) == -1 || frame_get_end(f) == -1))
 		err = "malformed request";
+	if (err == NULL)
+		err = permitted(f, host, user);
 	if (err == NULL &&
 	    authd_creds_new(pass, pl, authd_conf.iterations, &c) == -1)
 		err = "invalid password (empty, too long or not allowed characters)";
@@ -106,6 +136,8 @@ acct_del(struct link *l, struct frame *f)
 
 	if ((err = who(f, host, user)) == NULL && frame_get_end(f) == -1)
 		err = "malformed request";
+	if (err == NULL)
+		err = permitted(f, host, user);
 	if (err != NULL) {
 		result(l, f, 0, err);
 		return;
@@ -192,7 +224,10 @@ authd_account_dispatch(struct link *l, struct frame *f)
 		acct_del(l, f);
 		break;
 	case RF_ACCT_LIST:
-		acct_list(l, f);
+		if (f->hdr.origin >= ADMIN_ORIGIN_FIRST)
+			acct_list(l, f);
+		else
+			result(l, f, 0, "not authorized");
 		break;
 	}
 }

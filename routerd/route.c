@@ -415,12 +415,17 @@ route_frame(struct child *ch, struct frame *f)
 		else
 			on_presence(ch, f);
 		break;
+	case RF_ACCT_PASSWD:
+	case RF_ACCT_DEL:
+		/* XEP-0077 change/cancel: only for a session this c2sd bound;
+		 * authd then checks that it is the account's own session. */
+		if (ch->id == D_C2SD && own_session(ch, f) != NULL)
+			route_service(ch, f, D_AUTHD);
+		break;
 	case RF_SASL_START:
 	case RF_SASL_STEP:
 	case RF_SASL_ABORT:
 	case RF_ACCT_ADD:
-	case RF_ACCT_PASSWD:
-	case RF_ACCT_DEL:
 		if (ch->id == D_C2SD)
 			route_service(ch, f, D_AUTHD);
 		break;
