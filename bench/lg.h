@@ -122,6 +122,8 @@ void		*lg_scram_start(const char *, const char *, enum lg_mech,
 int		 lg_scram_step(void *, const char *, size_t, char *, size_t);
 int		 lg_scram_verify(void *, const char *, size_t);
 void		 lg_scram_free(void *);
+int		 lg_scram_set_nonce(void *, const char *, const char *, char *,
+		    size_t);
 int		 lg_plain_initial(const char *, const char *, char *, size_t);
 int		 lg_scram_cache_load(const char *);
 int		 lg_scram_cache_save(const char *);

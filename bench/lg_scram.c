@@ -165,6 +165,24 @@ fail:
 	return NULL;
 }
 
+/* Tests only: replace the random nonce, rewriting client-first. */
+int
+lg_scram_set_nonce(void *v, const char *user, const char *nonce, char *out,
+    size_t outsz)
+{
+	struct scram	*s = v;
+	char		 msg[MSG_MAX + 4];
+
+	if (strlen(nonce) >= sizeof(s->nonce))
+		return -1;
+	strcpy(s->nonce, nonce);
+	if (snprintf(s->cfb, sizeof(s->cfb), "n=%s,r=%s", user, nonce) >=
+	    (int)sizeof(s->cfb))
+		return -1;
+	snprintf(msg, sizeof(msg), "n,,%s", s->cfb);
+	return b64_enc(msg, strlen(msg), out, outsz) < 0 ? -1 : 0;
+}
+
 /* Split "r=...,s=...,i=..." (RFC 5802 section 5.1) into its fields. */
 static int
 parse_server_first(char *m, char **r, char **salt, unsigned *iter)

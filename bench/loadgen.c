@@ -14,6 +14,8 @@
  * limit.  It only ever connects to the address given with -h (loopback
  * by default) and every loop is bounded in time.
  */
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -299,6 +301,18 @@ parse_args(int argc, char *argv[])
 		usage();
 }
 
+/* One fd per session: idle runs need more than the usual soft 1024. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static SSL_CTX *
 make_ssl_ctx(void)
 {
@@ -337,6 +351,7 @@ main(int argc, char *argv[])
 	lg_cfg.resource = "lg";
 	lg_cfg.want_roster = lg_cfg.want_presence = 1;
 	parse_args(argc - 1, argv + 1);
+	raise_fd_limit();
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);

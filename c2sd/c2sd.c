@@ -139,7 +139,7 @@ static const struct {
 	{ "keepalive",		&c2sd_conf.keepalive },
 };
 
-static int
+int
 c2sd_configure(const char *key, int argc, const char **argv)
 {
 	size_t	i;
@@ -175,7 +175,7 @@ c2sd_configure(const char *key, int argc, const char **argv)
 	return -1;
 }
 
-static void
+void
 c2sd_config_fd(const char *name, int fd)
 {
 	conn_listen(name, fd);
@@ -183,12 +183,15 @@ c2sd_config_fd(const char *name, int fd)
 
 /* Everything that needs files or one-time library setup happens here:
  * after sandbox_enter() there is no filesystem and no openssl.cnf. */
-static void
+void
 c2sd_pre_drop(void)
 {
 	struct host	*h;
 	uint8_t		 b;
 
+	/* glibc reads /etc/localtime on the first time conversion (log
+	 * stamps); do it while there is a filesystem. */
+	tzset();
 	if (sodium_init() == -1)
 		fatalx("sodium_init");
 	if (OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1)
@@ -204,14 +207,14 @@ c2sd_pre_drop(void)
 	}
 }
 
-static void
+void
 c2sd_post_drop(void)
 {
 	conn_start_listeners();
 	log_info("accepting clients");
 }
 
-static void
+void
 c2sd_dispatch(struct link *l, struct frame *f)
 {
 	switch (f->hdr.type) {
@@ -240,13 +243,14 @@ c2sd_dispatch(struct link *l, struct frame *f)
 	}
 }
 
-static void
+void
 c2sd_shutdown(void)
 {
 	conn_stop_all();
 	log_info("shut down");
 }
 
+#ifndef C2SD_NO_MAIN	/* the unit test links everything else */
 static const struct daemon_ops c2sd_ops = {
 	.name = "c2sd",
 	.configure = c2sd_configure,
@@ -263,3 +267,4 @@ main(int argc, char *argv[])
 {
 	return daemon_main(argc, argv, &c2sd_ops);
 }
+#endif

@@ -126,6 +126,7 @@ struct conn {
 	int		 counted_unauth;
 	int		 close_when_flushed;
 	int		 nomem;		/* an allocation failed: close */
+	int		 no_resume;	/* closed by a closing tag or error */
 	char		 stream_id[2 * C2SD_STREAM_ID_LEN + 1];
 
 	/* SASL */
@@ -210,6 +211,13 @@ struct session {
 };
 
 /* c2sd.c */
+struct link;
+int	 c2sd_configure(const char *key, int argc, const char **argv);
+void	 c2sd_config_fd(const char *name, int fd);
+void	 c2sd_pre_drop(void);
+void	 c2sd_post_drop(void);
+void	 c2sd_dispatch(struct link *, struct frame *);
+void	 c2sd_shutdown(void);
 uint64_t c2sd_new_id(void);
 uint64_t c2sd_now_ms(void);
 void	 c2sd_random_hex(char *, size_t nbytes);

@@ -28,6 +28,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,12 +79,17 @@ void
 conn_listen(const char *name, int fd)
 {
 	struct listener *l;
+	int		 flags;
 
 	if (nlisteners == MAX_LISTENERS) {
 		log_warnx("too many listeners; %s ignored", name);
 		close(fd);
 		return;
 	}
+	/* accept4() in a loop must never block the process */
+	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
+		fatal("listener %s: fcntl", name);
 	l = &listeners[nlisteners++];
 	l->fd = fd;
 	snprintf(l->name, sizeof(l->name), "%s", name);
@@ -487,8 +493,7 @@ conn_read(struct conn *c)
 		}
 		if (c2sd_conf.rate_limit)
 			c->tokens -= (uint64_t)n;
-		if (c->state == CS_CLOSING)
-			continue;	/* only waiting for the close */
+		/* CS_CLOSING too: stanzas are ignored, the closing tag ends it */
 		c->in_feed = 1;
 		(void)xml_stream_feed(c->xs, readbuf, (size_t)n);
 		c->in_feed = 0;
@@ -821,8 +826,6 @@ conn_stream_error(struct conn *c, const char *cond, const char *text)
 	if (!b.failed)
 		conn_write(c, b.data, b.len);
 	xbuf_free(&b);
-	if (c->session)
-		session_conn_gone(c, 1);	/* an error ends the session */
 	conn_close(c);
 }
 
@@ -835,8 +838,10 @@ conn_close(struct conn *c)
 		return;
 	if (c->sasl_corr)
 		sasl_abort(c);
-	if (c->session)
-		session_conn_gone(c, 1);
+	/* The session stays bound until the connection goes (conn_destroy),
+	 * so what is still queued can be bounced under its name; it will not
+	 * hibernate: a closed stream is not resumable. */
+	c->no_resume = 1;
 	if (!c->hdr_sent)
 		stream_send_header(c, NULL);
 	conn_writes(c, "</stream:stream>");
@@ -853,11 +858,12 @@ bounce_outq(struct conn *c)
 {
 	struct chunk	*ch;
 	int		 sm = c->session && c->session->sm;
+	uint64_t	 sid = c->session ? c->session->id : 0;
 
 	while ((ch = TAILQ_FIRST(&c->outq)) != NULL) {
 		if (ch->kind != RK_NONE && !sm)
 			session_error_reply(ch->kind, ch->stype, ch->data,
-			    ch->len, "service-unavailable", 0);
+			    ch->len, "service-unavailable", sid);
 		chunk_done(c, ch);
 	}
 	c->outq_bytes = 0;
@@ -903,9 +909,9 @@ conn_destroy(struct conn *c)
 	c->dead = 1;
 	if (c->sasl_corr)
 		sasl_abort(c);
+	bounce_outq(c);		/* while the session is still bound */
 	if (c->session)
-		session_conn_gone(c, 0);	/* may hibernate */
-	bounce_outq(c);
+		session_conn_gone(c, c->no_resume);	/* may hibernate */
 	if (c->flush_queued) {
 		TAILQ_REMOVE(&flushq, c, flush_entry);
 		c->flush_queued = 0;

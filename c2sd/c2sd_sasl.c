@@ -283,9 +283,13 @@ send_b64(struct conn *c, const char *elem, const uint8_t *d, size_t len)
 	}
 	sodium_bin2base64(enc, enclen, d, len, sodium_base64_VARIANT_ORIGINAL);
 	xbuf_init(&b);
-	/* RFC 6120 6.4.6: additional data of zero length is "=" */
-	xbuf_addf(&b, "<%s xmlns='%s'>%s</%s>", elem, NS_SASL,
-	    len == 0 && strcmp(elem, "success") != 0 ? "=" : enc, elem);
+	/* zero-length data: an empty element (the "=" form is only for the
+	 * initial response, RFC 6120 6.4.2) */
+	if (len == 0)
+		xbuf_addf(&b, "<%s xmlns='%s'/>", elem, NS_SASL);
+	else
+		xbuf_addf(&b, "<%s xmlns='%s'>%s</%s>", elem, NS_SASL, enc,
+		    elem);
 	if (!b.failed)
 		conn_write(c, b.data, b.len);
 	xbuf_free(&b);

@@ -246,6 +246,12 @@ void
 session_write(struct session *s, uint8_t kind, uint8_t stype,
     const char *xml, size_t len)
 {
+	if (s->conn && s->conn->state == CS_CLOSING) {
+		/* our </stream:stream> is out: nothing more may follow */
+		session_error_reply(kind, stype, xml, len,
+		    "service-unavailable", s->id);
+		return;
+	}
 	if (s->conn == NULL) {
 		if (s->sm && s->nunacked < c2sd_conf.sm_max_unacked)
 			sm_sent(s, kind, stype, xml, len);

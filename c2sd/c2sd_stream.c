@@ -260,6 +260,16 @@ established(struct conn *c, struct xnode *n)
 void
 stream_element(struct conn *c, struct xnode *n)
 {
+	if (n->ns && strcmp(n->ns, XMLNS_STREAM) == 0 &&
+	    strcmp(n->name, "error") == 0) {
+		/* the client gives up (RFC 6120 4.9.1.1): close our side */
+		log_info("conn %llu from %s: stream error from the client",
+		    (unsigned long long)c->id, c->peer);
+		conn_close(c);
+		c->close_when_flushed = 1;
+		xnode_free(n);
+		return;
+	}
 	switch (c->state) {
 	case CS_NEGOTIATE:
 		if (c->user[0] == '\0')

@@ -72,7 +72,10 @@ log_ssl_errors(const char *what, const char *who)
 
 	while ((e = ERR_get_error()) != 0) {
 		ERR_error_string_n(e, buf, sizeof(buf));
-		log_warnx("%s %s: %s", what, who, buf);
+		if (strcmp(what, "tls") == 0)
+			log_debug("%s %s: %s", what, who, buf);
+		else
+			log_warnx("%s %s: %s", what, who, buf);
 	}
 }
 

@@ -15,17 +15,12 @@
 #include "sandbox.h"
 #include "c2sd.h"
 
+/* Verified by running every flow of docs/c2sd.md ("Testing") with the
+ * default kill action: nothing else is needed after the drop (libevent's
+ * epoll set and OpenSSL's state are created before it). */
 static const char *const c2sd_syscalls[] = {
-	"accept4",		/* clients */
-	"accept",
-	"setsockopt",		/* TCP_NODELAY */
-	"getsockname",
-	"getpeername",
-	"epoll_create1",	/* libevent internals after the drop */
-	"epoll_pwait2",
-	"timerfd_create",
-	"timerfd_settime",
-	"clock_getres",
+	"accept4",		/* clients, SOCK_NONBLOCK | SOCK_CLOEXEC */
+	"setsockopt",		/* TCP_NODELAY on each client */
 	NULL
 };
 

@@ -9,6 +9,7 @@
  */
 #include <sys/syscall.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -118,11 +119,38 @@ on_config_fd(struct frame *f)
 		close(f->fd);
 }
 
+/*
+ * Files a data daemon created in pre_drop (as root, e.g. LMDB's data.mdb)
+ * are given to the daemon's own uid, so that it owns its data and nothing
+ * in its directory stays root's.
+ */
+static void
+chown_data_dir(void)
+{
+	DIR		*d;
+	struct dirent	*de;
+	int		 dfd;
+
+	if (geteuid() != 0 || sbx.uid == 0 || !ops->policy->data_dir ||
+	    sbx.root[0] == '\0' || (d = opendir(sbx.root)) == NULL)
+		return;
+	dfd = dirfd(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fchownat(dfd, de->d_name, sbx.uid, sbx.gid,
+		    AT_SYMLINK_NOFOLLOW) == -1)
+			log_warn("chown %s/%s", sbx.root, de->d_name);
+	}
+	closedir(d);
+}
+
 static void
 go_ready(void)
 {
 	if (ops->pre_drop)
 		ops->pre_drop();
+	chown_data_dir();
 	sandbox_enter(ops->policy, &sbx);
 	if (ops->post_drop)
 		ops->post_drop();

@@ -25,6 +25,9 @@ log_init(const char *name, int level)
 	snprintf(log_tag, sizeof(log_tag), "%s", name);
 	log_level = level;
 	log_stamp = getenv("JOURNAL_STREAM") == NULL;
+	/* strftime() loads the time zone on first use: do it now, before the
+	 * sandbox forbids opening /etc/localtime. */
+	tzset();
 }
 
 void

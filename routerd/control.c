@@ -284,7 +284,7 @@ control_init(const char *run_dir)
 	unlink(sun.sun_path);
 	old = umask(0077);
 	if (bind(listen_fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    listen(listen_fd, 16) == -1) {
+	    chmod(sun.sun_path, 0600) == -1 || listen(listen_fd, 16) == -1) {
 		umask(old);
 		log_warn("control socket %s", sun.sun_path);
 		return -1;

@@ -75,23 +75,61 @@ open_listener(const struct conf_listen *li)
 	return fd;
 }
 
+/* The index of an open listener for this kind/address/port, or -1. */
+static int
+find_listener(const struct conf_listen *li)
+{
+	int i;
+
+	for (i = 0; i < rd.nlisten; i++)
+		if (rd.listens[i].kind == li->kind && rd.listens[i].port == li->port &&
+		    strcmp(rd.listens[i].addr, li->addr) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * Make the open listeners match `c`: keep the ones it still names (their
+ * copies live in c2sd/s2sd, so they could not be bound again), open the new
+ * ones, and only when all of that worked close the ones it dropped.
+ */
 static int
 open_listeners(const struct conf *c)
 {
-	struct conf_listen *li;
-	int fd;
+	struct conf_listen	*li;
+	int			 keep[RD_MAX_LISTEN] = { 0 };
+	int			 i, j, n = rd.nlisten, fd;
 
 	TAILQ_FOREACH(li, &c->listens, entry) {
-		if (rd.nlisten == (int)(sizeof(rd.listen_fds) / sizeof(int))) {
+		if ((i = find_listener(li)) != -1 && i < n) {
+			keep[i] = 1;
+			continue;
+		}
+		if (rd.nlisten == RD_MAX_LISTEN) {
 			log_warnx("too many listen lines");
-			return -1;
+			goto fail;
 		}
 		if ((fd = open_listener(li)) == -1)
-			return -1;
+			goto fail;
 		rd.listen_fds[rd.nlisten] = fd;
-		rd.listen_kinds[rd.nlisten++] = li->kind;
+		rd.listens[rd.nlisten++] = *li;
 	}
+	for (i = 0; i < n; i++)
+		keep[i] = !keep[i];	/* now: to close */
+	for (i = 0, j = 0; i < rd.nlisten; i++) {
+		if (i < n && keep[i]) {
+			close(rd.listen_fds[i]);
+			continue;
+		}
+		rd.listen_fds[j] = rd.listen_fds[i];
+		rd.listens[j++] = rd.listens[i];
+	}
+	rd.nlisten = j;
 	return 0;
+fail:
+	while (rd.nlisten > n)
+		close(rd.listen_fds[--rd.nlisten]);
+	return -1;
 }
 
 static void
@@ -123,11 +161,7 @@ routerd_reload(char *err, size_t errlen)
 		return -1;
 	}
 	notify_send("RELOADING=1");
-	close_listeners();
 	if (open_listeners(c) == -1) {
-		/* The old ports were given back: reopen them. */
-		close_listeners();
-		open_listeners(rd.conf);
 		conf_free(c);
 		snprintf(err, errlen, "cannot open the new listeners; kept "
 		    "the previous configuration");

@@ -28,6 +28,8 @@ struct link;
 
 struct session;
 
+#define RD_MAX_LISTEN		64
+
 struct child {
 	enum daemon_id	 id;
 	const char	*name;
@@ -54,8 +56,8 @@ struct routerd {
 	struct conf	*conf;
 	const char	*conf_path;
 	struct child	 children[D_COUNT];
-	int		 listen_fds[64];
-	enum listen_kind listen_kinds[64];
+	int		 listen_fds[RD_MAX_LISTEN];
+	struct conf_listen listens[RD_MAX_LISTEN];	/* what each fd is */
 	int		 nlisten;
 	int		 all_ready_once;
 	int		 shutting_down;

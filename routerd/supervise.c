@@ -382,7 +382,7 @@ send_listeners(struct child *ch)
 	enum listen_kind k;
 
 	for (i = 0; i < rd.nlisten; i++) {
-		k = rd.listen_kinds[i];
+		k = rd.listens[i].kind;
 		if ((ch->id == D_C2SD) != (k <= L_HTTPS) ||
 		    (ch->id != D_C2SD && ch->id != D_S2SD))
 			continue;
@@ -550,7 +550,12 @@ child_frame(struct link *l, struct frame *f, void *arg)
 		    frame_type_name(f->hdr.type));
 		return;
 	}
-	f->hdr.origin = ORIGIN_CHILD(ch->id);
+	/* authd's answers name the asking link in origin (docs/auth.md);
+	 * every other frame is stamped with the link it came from. */
+	if (!(ch->id == D_AUTHD && (f->hdr.type == RF_SASL_CHALLENGE ||
+	    f->hdr.type == RF_SASL_SUCCESS || f->hdr.type == RF_SASL_FAILURE ||
+	    f->hdr.type == RF_ACCT_RESULT)))
+		f->hdr.origin = ORIGIN_CHILD(ch->id);
 	route_frame(ch, f);
 }
 
