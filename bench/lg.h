@@ -14,6 +14,8 @@
 #ifndef LG_H
 #define LG_H
 
+#include <sys/queue.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -101,6 +103,7 @@ struct lg_conn {
 	const struct lg_ops *ops;
 	void		*udata;
 	int		 index;		/* scenario's own slot */
+	LIST_ENTRY(lg_conn) entry;	/* live connections */
 };
 
 extern struct lg_cfg lg_cfg;
@@ -113,6 +116,7 @@ int		 lg_conn_send(struct lg_conn *, const char *, size_t);
 int		 lg_conn_sendf(struct lg_conn *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 void		 lg_loop_once(int);
+void		 lg_close_all(void);
 int		 lg_live_conns(void);
 uint64_t	 lg_now_ns(void);
 

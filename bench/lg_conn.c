@@ -50,6 +50,7 @@ static int		 ndirty;
 static struct lg_conn	*dead[MAX_DIRTY];
 static int		 ndead;
 static int		 nlive;
+static LIST_HEAD(, lg_conn) live = LIST_HEAD_INITIALIZER(live);
 
 static void	conn_fail(struct lg_conn *, const char *);
 static void	conn_flush(struct lg_conn *);
@@ -127,6 +128,7 @@ lg_conn_open(unsigned user, const struct lg_ops *ops, void *udata)
 	epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
 	c->want_out = 1;
 	c->state = ST_CONNECTING;
+	LIST_INSERT_HEAD(&live, c, entry);
 	nlive++;
 	return c;
 }
@@ -245,6 +247,7 @@ conn_fail(struct lg_conn *c, const char *why)
 		c->ssl = NULL;
 	}
 	close(c->fd);
+	LIST_REMOVE(c, entry);
 	nlive--;
 	lg_scram_free(c->scram);
 	c->scram = NULL;
@@ -754,6 +757,15 @@ conn_event(struct lg_conn *c, uint32_t ev)
 		conn_read(c);
 	if (c->state != ST_CLOSED && (ev & EPOLLOUT))
 		conn_flush(c);
+}
+
+/* End every session politely and free them: the end of a run. */
+void
+lg_close_all(void)
+{
+	while (!LIST_EMPTY(&live))
+		lg_conn_close(LIST_FIRST(&live));
+	lg_loop_once(0);
 }
 
 /* One turn: wait up to timeout_ms, handle events, flush, free the dead. */

@@ -136,7 +136,7 @@ run(unsigned n)
 int
 scen_msg(void)
 {
-	unsigned	 n = 2 * args.pairs, i;
+	unsigned	 n = 2 * args.pairs;
 	double		 secs, cpu, scpu;
 
 	conns = calloc(n, sizeof(*conns));
@@ -178,9 +178,9 @@ scen_msg(void)
 	    (unsigned long long)lg_hist_pct(hist, 0.5),
 	    (unsigned long long)lg_hist_pct(hist, 0.99),
 	    (unsigned long long)errors, (unsigned long long)skipped, cpu, scpu);
-	for (i = 0; i < n; i++)
-		if (conns[i] != NULL)
-			lg_conn_close(conns[i]);
-	lg_loop_once(0);
+	lg_close_all();
+	free(conns);
+	free(outstanding);
+	free(hist);
 	return 0;
 }

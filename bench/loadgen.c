@@ -378,6 +378,7 @@ main(int argc, char *argv[])
 		rc = scen_presence();
 	else
 		usage();
+	lg_close_all();
 	if (args.cache != NULL && lg_scram_cache_save(args.cache) == -1)
 		fprintf(stderr, "cannot save %s: %s\n", args.cache,
 		    strerror(errno));

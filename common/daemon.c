@@ -148,13 +148,17 @@ chown_data_dir(void)
 static void
 go_ready(void)
 {
+	struct fout *f;
+
 	if (ops->pre_drop)
 		ops->pre_drop();
 	chown_data_dir();
 	sandbox_enter(ops->policy, &sbx);
 	if (ops->post_drop)
 		ops->post_drop();
-	link_send(daemon_link, fout_new(RF_READY, NULL, NULL));
+	if ((f = fout_new(RF_READY, NULL, NULL)) != NULL)
+		fout_put_u32(f, ops->caps);
+	link_send(daemon_link, f);
 	phase = PH_RUN;
 	log_debug("ready");
 }

@@ -31,6 +31,7 @@ struct daemon_ops {
 	void		(*dispatch)(struct link *, struct frame *);
 	void		(*shutdown)(void);
 	const struct sandbox_policy *policy;
+	uint32_t	 caps;		/* RCAP_* announced in READY */
 };
 
 extern struct event_base *daemon_base;	/* the process's event loop */

@@ -32,7 +32,7 @@ enum rf_type {
 	RF_CONFIG		= 2,	/* str key, str value...  (routerd -> child) */
 	RF_CONFIG_FD		= 3,	/* str name + fd */
 	RF_CONFIG_END		= 4,	/* (empty) child drops privileges, answers READY */
-	RF_READY		= 5,	/* (empty) child -> routerd */
+	RF_READY		= 5,	/* u32 capabilities (RCAP_*) child -> routerd */
 	RF_PING			= 6,	/* corr echoed in PONG */
 	RF_PONG			= 7,
 	RF_SHUTDOWN		= 8,	/* routerd -> child: finish and exit 0 */
@@ -77,11 +77,21 @@ enum rf_type {
 	RF_CTL_ROUTES		= 101,	/* list the routing table */
 };
 
+/* What a daemon serves, announced in READY: routerd sends a daemon only
+ * the traffic it said it takes (a skeleton daemon takes none). */
+#define RCAP_IM		0x0001	/* imd: messages, presence, account iq */
+#define RCAP_PEP	0x0002
+#define RCAP_MUC	0x0004
+#define RCAP_S2S	0x0008
+
 /* Header flags. */
 #define RFF_FD		0x0001	/* exactly one fd travels with this frame */
 #define RFF_OPTIONAL	0x0002	/* receiver may ignore the type if unknown */
 #define RFF_PEP		0x0004	/* stanza is a pubsub request to a bare JID */
-#define RFF_ALL		(RFF_FD | RFF_OPTIONAL | RFF_PEP)
+#define RFF_BROADCAST	0x0008	/* presence the client sent without 'to' */
+#define RFF_UNDELIVERED	0x0010	/* c2sd returns a stanza it could not deliver */
+#define RFF_ALL		(RFF_FD | RFF_OPTIONAL | RFF_PEP | RFF_BROADCAST | \
+			 RFF_UNDELIVERED)
 
 /* Stanza kinds (header `kind`). */
 enum rk_kind {

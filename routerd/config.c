@@ -55,6 +55,8 @@ const char *const listen_kind_names[L_COUNT] = {
  * service (a 0 timeout, a 64G stanza); where 0 means "off" it says so.
  */
 const struct conf_option conf_options[] = {
+	{ "archive-max-page", OPT_NUMBER, "50", IMD, NULL, 1, 1000,
+	    "most archived messages returned by one query page" },
 	{ "archive-retention", OPT_TIME, "0", IMD, NULL, 0, 3650 * DAY,
 	    "how long archived messages are kept (0 = forever)" },
 	{ "auth-fail-window", OPT_TIME, "60s", AUTHD, NULL, 1, DAY,
@@ -84,6 +86,8 @@ const struct conf_option conf_options[] = {
 	    "refuse authentication before TLS" },
 	{ "resource-conflict", OPT_ENUM, "replace", C2SD, "replace refuse", 0,
 	    0, "what a new session does to one with the same resource" },
+	{ "roster-max", OPT_NUMBER, "1000", IMD, NULL, 1, 100000,
+	    "items one roster may hold" },
 	{ "scram-iterations", OPT_NUMBER, "10000", AUTHD, NULL, 4096, 1000000,
 	    "PBKDF2 iterations for new SCRAM credentials" },
 	{ "sm-hibernate", OPT_TIME, "300s", C2SD, NULL, 0, DAY,
@@ -131,6 +135,7 @@ conf_new(void)
 	c->log_level = 1;
 	TAILQ_INIT(&c->listens);
 	TAILQ_INIT(&c->hosts);
+	TAILQ_INIT(&c->groups);
 	for (d = 0; d < D_COUNT; d++) {
 		c->daemons[d].enabled = 1;
 		snprintf(c->daemons[d].user, sizeof(c->daemons[d].user),
@@ -144,6 +149,7 @@ conf_free(struct conf *c)
 {
 	struct conf_listen	*l;
 	struct conf_host	*h;
+	struct conf_group	*g;
 	size_t			 i;
 
 	if (c == NULL)
@@ -155,6 +161,13 @@ conf_free(struct conf *c)
 	while ((h = TAILQ_FIRST(&c->hosts)) != NULL) {
 		TAILQ_REMOVE(&c->hosts, h, entry);
 		free(h);
+	}
+	while ((g = TAILQ_FIRST(&c->groups)) != NULL) {
+		TAILQ_REMOVE(&c->groups, g, entry);
+		for (i = 0; i < g->nmembers; i++)
+			free(g->members[i]);
+		free(g->members);
+		free(g);
 	}
 	for (i = 0; i < conf_noptions; i++)
 		free(c->opts[i]);
@@ -439,8 +452,29 @@ print_hosts(FILE *f, const struct conf *c)
 			print_quoted(f, h->key);
 			fputc('\n', f);
 		}
-		fprintf(f, "\tregistration %s\n}\n",
-		    h->registration ? "yes" : "no");
+		fprintf(f, "\tregistration %s\n", h->registration ? "yes" : "no");
+		if (h->compliance_log)
+			fputs("\tcompliance-log yes\n", f);
+		fputs("}\n", f);
+	}
+}
+
+static void
+print_groups(FILE *f, const struct conf *c)
+{
+	const struct conf_group	*g;
+	size_t			 i;
+
+	TAILQ_FOREACH(g, &c->groups, entry) {
+		fputs("\ngroup ", f);
+		print_quoted(f, g->name);
+		fputs(" {\n", f);
+		for (i = 0; i < g->nmembers; i++) {
+			fputs("\tmember ", f);
+			print_quoted(f, g->members[i]);
+			fputc('\n', f);
+		}
+		fputs("}\n", f);
 	}
 }
 
@@ -531,6 +565,7 @@ conf_print(FILE *f, const struct conf *c, int verbose)
 {
 	print_globals(f, c);
 	print_hosts(f, c);
+	print_groups(f, c);
 	print_listens(f, c);
 	print_daemons(f, c);
 	print_options(f, c, verbose);

@@ -74,6 +74,15 @@ struct conf_host {
 	char		 certificate[PATH_MAX];
 	char		 key[PATH_MAX];
 	int		 registration;	/* XEP-0077 in-band registration */
+	int		 compliance_log;	/* imd logs every message */
+};
+
+/* A shared group: members see each other with mutual subscription. */
+struct conf_group {
+	TAILQ_ENTRY(conf_group) entry;
+	char		 name[256];
+	char		**members;	/* normalized bare JIDs */
+	size_t		 nmembers;
 };
 
 struct conf_daemon {
@@ -89,6 +98,7 @@ struct conf {
 	int		 sandbox_debug;		/* seccomp logs instead of killing */
 	TAILQ_HEAD(, conf_listen) listens;
 	TAILQ_HEAD(, conf_host) hosts;
+	TAILQ_HEAD(, conf_group) groups;
 	struct conf_daemon daemons[D_COUNT];
 	/* Option values in config syntax, indexed like conf_options; NULL =
 	 * default.  conf_opt_value() gives the effective one. */

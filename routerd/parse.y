@@ -41,6 +41,7 @@
 /* Not "config.h": in the test and fuzz builds the build root, which
  * holds meson's generated config.h, comes first in the include path. */
 #include "routerd/config.h"
+#include "jid.h"
 
 #define MAX_TOKEN	8192	/* longest word or quoted string */
 #define MAX_DEPTH	8	/* include nesting; also stops include loops */
@@ -106,6 +107,8 @@ static void	 set_path(char *, size_t, const char *, char *);
 static void	 set_option(char *, char *);
 static void	 host_begin(char *);
 static void	 host_end(void);
+static void	 group_begin(char *);
+static void	 group_add_member(char *);
 static void	 listen_add(char *, char *, long long);
 static void	 daemon_begin(char *);
 static void	 daemon_user(char *);
@@ -114,7 +117,8 @@ static char	*numstr(long long);
 
 %define parse.error verbose
 
-%token	CERTIFICATE "certificate" DAEMON "daemon" DATADIR "data-dir"
+%token	CERTIFICATE "certificate" COMPLIANCELOG "compliance-log"
+%token	DAEMON "daemon" DATADIR "data-dir" GROUP "group" MEMBER "member"
 %token	DISABLE "disable" ENABLE "enable" HOST "host" INCLUDE "include"
 %token	KEY "key" LIMITS "limits" LISTEN "listen" LOGLEVEL "log-level"
 %token	NO "no" ON "on" PORT "port" REGISTRATION "registration"
@@ -143,6 +147,7 @@ statement	: INCLUDE STRING		{ include($2); }
 		| listen
 		| daemon
 		| limits
+		| group
 		;
 
 value		: STRING
@@ -207,6 +212,7 @@ hostopt		: CERTIFICATE STRING		{
 			    $2);
 		}
 		| REGISTRATION yesno		{ curhost->registration = $2; }
+		| COMPLIANCELOG yesno		{ curhost->compliance_log = $2; }
 		| STRING value			{
 			conferr("host: unknown keyword \"%s\"", $1);
 			free($1);
@@ -257,6 +263,16 @@ daemonopt	: USER STRING			{ daemon_user($2); }
 		;
 
 limits		: LIMITS '{' limitsbody blockend
+		;
+
+group		: GROUP STRING			{ group_begin($2); $2 = NULL; }
+		    '{' groupbody blockend
+		;
+
+groupbody	: %empty
+		| groupbody NL
+		| groupbody MEMBER STRING	{ group_add_member($3); }
+		| groupbody error NL		{ yyerrok; }
 		;
 
 limitsbody	: %empty
@@ -331,16 +347,19 @@ struct keyword {
 /* Sorted by name for bsearch. */
 static const struct keyword keywords[] = {
 	{ "certificate",	CERTIFICATE },
+	{ "compliance-log",	COMPLIANCELOG },
 	{ "daemon",		DAEMON },
 	{ "data-dir",		DATADIR },
 	{ "disable",		DISABLE },
 	{ "enable",		ENABLE },
+	{ "group",		GROUP },
 	{ "host",		HOST },
 	{ "include",		INCLUDE },
 	{ "key",		KEY },
 	{ "limits",		LIMITS },
 	{ "listen",		LISTEN },
 	{ "log-level",		LOGLEVEL },
+	{ "member",		MEMBER },
 	{ "no",			NO },
 	{ "on",			ON },
 	{ "port",		PORT },
@@ -922,6 +941,61 @@ host_begin(char *name)
 	}
 	TAILQ_INSERT_TAIL(&conf->hosts, curhost, entry);
 	free(name);
+}
+
+static struct conf_group *curgroup;
+
+static void
+group_begin(char *name)
+{
+	struct conf_group *g;
+
+	curgroup = NULL;
+	if (name[0] == '\0' || strlen(name) >= sizeof(g->name)) {
+		conferr("group: name empty or too long");
+		free(name);
+		return;
+	}
+	TAILQ_FOREACH(g, &conf->groups, entry)
+		if (strcmp(g->name, name) == 0)
+			conferr("group \"%s\": defined twice", name);
+	if ((g = calloc(1, sizeof(*g))) == NULL) {
+		conferr("%s", strerror(errno));
+		free(name);
+		return;
+	}
+	strcpy(g->name, name);
+	TAILQ_INSERT_TAIL(&conf->groups, g, entry);
+	curgroup = g;
+	free(name);
+}
+
+/* Members are bare JIDs of accounts: user@domain. */
+static void
+group_add_member(char *jidstr)
+{
+	struct jid	  j;
+	char		  bare[JID_MAX + 1], **m;
+
+	if (jid_parse(jidstr, strlen(jidstr), &j) == -1 || j.local[0] == '\0' ||
+	    j.resource[0] != '\0' ||
+	    jid_format_bare(&j, bare, sizeof(bare)) == -1) {
+		conferr("member \"%s\": not a bare JID (user@domain)", jidstr);
+		free(jidstr);
+		return;
+	}
+	free(jidstr);
+	if (curgroup == NULL)
+		return;
+	if ((m = reallocarray(curgroup->members, curgroup->nmembers + 1,
+	    sizeof(*m))) == NULL || (m[curgroup->nmembers] = strdup(bare)) == NULL) {
+		conferr("%s", strerror(errno));
+		if (m)
+			curgroup->members = m;
+		return;
+	}
+	curgroup->members = m;
+	curgroup->nmembers++;
 }
 
 static void

@@ -120,11 +120,74 @@ route_count(void)
 	return nsessions;
 }
 
+static struct child *
+imd_child(void)
+{
+	struct child *c = &rd.children[D_IMD];
+
+	return rd.conf->daemons[D_IMD].enabled && c->ready && c->link &&
+	    (c->caps & RCAP_IM) ? c : NULL;
+}
+
+static void
+send_to(struct child *ch, struct fout *f);
+
+/* Tell imd a session ended, so it broadcasts unavailable for it. */
+static void
+imd_session_gone(const struct session *s)
+{
+	char		 full[FRAME_JID_MAX + 1];
+	struct child	*imd = imd_child();
+	struct fout	*f;
+
+	if (imd == NULL || s->child == imd ||
+	    (size_t)snprintf(full, sizeof(full), "%s/%s", s->bare->jid,
+	    s->resource) >= sizeof(full))
+		return;
+	if ((f = fout_new(RF_SESSION_GONE, full, NULL)) == NULL)
+		return;
+	f->hdr.session = s->sid;
+	send_to(imd, f);
+}
+
+static void
+imd_session_presence(const struct session *s)
+{
+	char		 full[FRAME_JID_MAX + 1];
+	struct child	*imd = imd_child();
+	struct fout	*f;
+
+	if (imd == NULL || (size_t)snprintf(full, sizeof(full), "%s/%s",
+	    s->bare->jid, s->resource) >= sizeof(full))
+		return;
+	if ((f = fout_new(RF_SESSION_PRESENCE, full, NULL)) == NULL)
+		return;
+	f->hdr.session = s->sid;
+	f->hdr.origin = ORIGIN_CHILD(s->child->id);
+	fout_put_u8(f, (uint8_t)(int8_t)s->priority);
+	fout_put_u8(f, s->available);
+	send_to(imd, f);
+}
+
+/* imd (re)started: give it every bound session (docs/imd.md). */
+void
+route_replay_sessions(void)
+{
+	struct session	*s;
+	int		 d;
+
+	for (d = 0; d < D_COUNT; d++)
+		TAILQ_FOREACH(s, &rd.children[d].sessions, by_child)
+			imd_session_presence(s);
+}
+
 static void
 session_remove(struct session *s)
 {
 	struct bare	*b = s->bare;
 	struct session	**pp;
+
+	imd_session_gone(s);
 
 	for (pp = &b->sessions; *pp; pp = &(*pp)->next)
 		if (*pp == s) {
@@ -275,6 +338,7 @@ on_presence(struct child *ch, struct frame *f)
 		return;
 	s->priority = (int8_t)prio;
 	s->available = avail != 0;
+	imd_session_presence(s);
 }
 
 static void
@@ -333,40 +397,89 @@ deliver_bare(struct child *src, struct frame *f, struct bare *b)
 	return n;
 }
 
+/* Hand a stanza to imd unchanged; origin still names the sending link. */
+static void
+to_imd(struct child *src, struct frame *f, struct child *imd)
+{
+	struct fout *out = fout_copy(f);
+
+	if (out == NULL || link_send(imd->link, out) == -1) {
+		bounce(src, f, RB_RESOURCE_CONSTRAINT);
+		return;
+	}
+	if (link_over_hiwat(imd->link) && src->link)
+		link_block_on(src->link, imd->link);
+}
+
+/* What imd takes from a c2sd session (docs/imd.md): every message and
+ * presence, and iq to a local bare JID. */
+static int
+for_imd(struct frame *f, const struct jidref *r)
+{
+	if (f->hdr.kind == RK_MESSAGE || f->hdr.kind == RK_PRESENCE)
+		return 1;
+	return f->hdr.kind == RK_IQ && r->has_local && r->resource == NULL &&
+	    route_is_local_domain(r->domain, r->domain_len);
+}
+
+/* A local destination; `from_imd` stanzas never go back to imd. */
+static void
+route_local(struct child *ch, struct frame *f, const struct jidref *r,
+    int from_imd)
+{
+	struct session *s;
+
+	if (!r->has_local) {
+		bounce(ch, f, RB_SERVICE_UNAVAILABLE);
+		return;
+	}
+	if (r->resource && (s = session_find(f->to)) != NULL) {
+		if (deliver(ch, f, s) == -1)
+			bounce(ch, f, RB_RESOURCE_CONSTRAINT);
+		return;
+	}
+	/* Bare JID, or a full JID with no such session (RFC 6121 8.5.3.2):
+	 * iq is answered with an error; imd gets its messages back to store. */
+	if (f->hdr.kind == RK_IQ || (from_imd && f->hdr.kind == RK_MESSAGE)) {
+		bounce(ch, f, from_imd ? RB_RECIPIENT_UNAVAILABLE :
+		    RB_SERVICE_UNAVAILABLE);
+		return;
+	}
+	if (deliver_bare(ch, f, bare_find(r->bare, r->bare_len)) == 0 &&
+	    f->hdr.kind == RK_MESSAGE)
+		bounce(ch, f, RB_SERVICE_UNAVAILABLE);
+}
+
 static void
 route_stanza(struct child *ch, struct frame *f)
 {
 	struct jidref	 r;
-	struct session	*s;
+	struct child	*imd = imd_child();
 
+	if (ch->id == D_C2SD && (f->hdr.flags & RFF_UNDELIVERED)) {
+		/* c2sd returns what its client did not take: offline storage. */
+		if (imd != NULL)
+			to_imd(ch, f, imd);
+		else
+			log_warnx("undelivered stanza for %s while imd is down",
+			    f->to);
+		return;
+	}
 	if (ch->id == D_C2SD && own_session(ch, f) == NULL) {
 		log_warnx("%s: stanza from %s which it did not bind; dropped",
 		    ch->name, f->from);
 		return;
 	}
 	jid_split(f->to, &r);
+	if (ch->id == D_C2SD && imd != NULL && for_imd(f, &r)) {
+		to_imd(ch, f, imd);
+		return;
+	}
 	if (!route_is_local_domain(r.domain, r.domain_len)) {
 		bounce(ch, f, RB_REMOTE_SERVER_NOT_FOUND);
 		return;
 	}
-	if (!r.has_local) {
-		bounce(ch, f, RB_SERVICE_UNAVAILABLE);
-		return;
-	}
-	if (r.resource && (s = session_find(f->to)) != NULL) {
-		if (deliver(ch, f, s) == -1)
-			bounce(ch, f, RB_RESOURCE_CONSTRAINT);
-		return;
-	}
-	/* Bare JID, or a full JID with no such session (RFC 6121 8.5.3.2):
-	 * messages fall back to the bare JID, iq is answered with an error. */
-	if (f->hdr.kind == RK_IQ) {
-		bounce(ch, f, RB_SERVICE_UNAVAILABLE);
-		return;
-	}
-	if (deliver_bare(ch, f, bare_find(r.bare, r.bare_len)) == 0 &&
-	    f->hdr.kind == RK_MESSAGE)
-		bounce(ch, f, RB_SERVICE_UNAVAILABLE);
+	route_local(ch, f, &r, ch->id == D_IMD);
 }
 
 /* SASL steps go c2sd -> authd and back; origin says which c2sd. */

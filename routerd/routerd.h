@@ -37,6 +37,7 @@ struct child {
 	struct link	*link;
 	int		 ready;		/* said READY; routes may go to it */
 	int		 ever_ready;	/* this incarnation reached READY */
+	uint32_t	 caps;		/* RCAP_* from its READY */
 	int		 stopping;	/* asked to exit (restart or shutdown) */
 	int		 restart_now;	/* respawn without backoff (admin restart) */
 	int		 pong_due;	/* pings outstanding */
@@ -85,6 +86,7 @@ void	route_frame(struct child *, struct frame *);
 void	route_child_gone(struct child *);
 void	route_status(char *buf, size_t len);
 void	route_list(char *buf, size_t len);
+void	route_replay_sessions(void);
 size_t	route_count(void);
 int	route_is_local_domain(const char *domain, size_t len);
 

@@ -358,6 +358,8 @@ send_hosts(struct child *ch)
 	TAILQ_FOREACH(h, &rd.conf->hosts, entry) {
 		send_kv(ch->link, "host", h->name,
 		    h->registration ? "registration" : NULL);
+		if (ch->id == D_IMD && h->compliance_log)
+			send_kv(ch->link, "compliance-log", h->name, NULL);
 		if (ch->id != D_C2SD && ch->id != D_S2SD)
 			continue;
 		cert = read_pem(h->certificate, 0);
@@ -372,6 +374,20 @@ send_hosts(struct child *ch)
 			free(key);
 		}
 	}
+}
+
+/* imd learns the shared groups, one member per CONFIG frame. */
+static void
+send_groups(struct child *ch)
+{
+	struct conf_group	*g;
+	size_t			 i;
+
+	if (ch->id != D_IMD)
+		return;
+	TAILQ_FOREACH(g, &rd.conf->groups, entry)
+		for (i = 0; i < g->nmembers; i++)
+			send_kv(ch->link, "group-member", g->name, g->members[i]);
 }
 
 static void
@@ -427,6 +443,7 @@ send_config(struct child *ch)
 			    conf_opt_number(rd.conf, i));
 	}
 	send_hosts(ch);
+	send_groups(ch);
 	send_listeners(ch);
 	link_send(ch->link, fout_new(RF_CONFIG_END, NULL, NULL));
 }
@@ -506,6 +523,8 @@ child_ready(struct child *ch)
 	ch->ready = 1;
 	ch->ever_ready = 1;
 	log_info("%s ready", ch->name);
+	if (ch->id == D_IMD)
+		route_replay_sessions();
 	if (!rd.all_ready_once && supervise_all_ready()) {
 		rd.all_ready_once = 1;
 		snprintf(status, sizeof(status),
@@ -536,6 +555,8 @@ child_frame(struct link *l, struct frame *f, void *arg)
 		}
 		return;
 	case RF_READY:
+		if (frame_get_u32(f, &ch->caps) == -1)
+			ch->caps = 0;
 		child_ready(ch);
 		return;
 	case RF_PONG:
