@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "authd.h"
@@ -42,26 +44,20 @@ authd_host_find(const char *name)
 	return NULL;
 }
 
-/* "host" <domain> ["registration" "yes"|"no"] */
+/* "host" <domain> ["registration"]: what routerd sends (docs/frames.md). */
 static int
 conf_host(int argc, const char **argv)
 {
 	struct authd_host	*h;
 
-	if ((argc != 1 && argc != 3) || authd_conf.nhosts == AUTHD_MAX_HOSTS)
+	if (argc < 1 || argc > 2 || authd_conf.nhosts == AUTHD_MAX_HOSTS)
 		return -1;
 	h = &authd_conf.hosts[authd_conf.nhosts];
 	if (jid_prep_domain(argv[0], strlen(argv[0]), h->name) == -1)
 		return -1;
-	h->registration = 0;
-	if (argc == 3) {
-		if (strcmp(argv[1], "registration") != 0)
-			return -1;
-		if (strcmp(argv[2], "yes") == 0)
-			h->registration = 1;
-		else if (strcmp(argv[2], "no") != 0)
-			return -1;
-	}
+	h->registration = argc == 2;
+	if (argc == 2 && strcmp(argv[1], "registration") != 0)
+		return -1;
 	authd_conf.nhosts++;
 	return 0;
 }
@@ -110,8 +106,18 @@ authd_configure(const char *key, int argc, const char **argv)
 static void
 authd_pre_drop(void)
 {
+	unsigned char warm[32];
+
 	if (sodium_init() == -1)
 		fatalx("sodium_init failed");
+	/* OpenSSL 3 reads its configuration and loads providers on first use;
+	 * do it now, while files can still be opened (after the drop, seccomp
+	 * kills an openat). */
+	OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL);
+	PKCS5_PBKDF2_HMAC("x", 1, (const unsigned char *)"salt", 4, 1,
+	    EVP_sha1(), 20, warm);
+	PKCS5_PBKDF2_HMAC("x", 1, (const unsigned char *)"salt", 4, 1,
+	    EVP_sha256(), 32, warm);
 	if (authd_conf.store_dir[0] == '\0')
 		fatalx("no store-dir configured");
 	if ((authd_store = store_open(authd_conf.store_dir, 0, 8)) == NULL)

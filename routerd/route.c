@@ -397,18 +397,19 @@ deliver_bare(struct child *src, struct frame *f, struct bare *b)
 	return n;
 }
 
-/* Hand a stanza to imd unchanged; origin still names the sending link. */
+/* Hand a stanza unchanged to imd or a service daemon; origin still names
+ * the sending link. */
 static void
-to_imd(struct child *src, struct frame *f, struct child *imd)
+forward_to(struct child *src, struct frame *f, struct child *dst)
 {
 	struct fout *out = fout_copy(f);
 
-	if (out == NULL || link_send(imd->link, out) == -1) {
+	if (out == NULL || link_send(dst->link, out) == -1) {
 		bounce(src, f, RB_RESOURCE_CONSTRAINT);
 		return;
 	}
-	if (link_over_hiwat(imd->link) && src->link)
-		link_block_on(src->link, imd->link);
+	if (link_over_hiwat(dst->link) && src->link)
+		link_block_on(src->link, dst->link);
 }
 
 /* What imd takes from a c2sd session (docs/imd.md): every message and
@@ -450,33 +451,110 @@ route_local(struct child *ch, struct frame *f, const struct jidref *r,
 		bounce(ch, f, RB_SERVICE_UNAVAILABLE);
 }
 
+/* Service subdomains of every hosted domain and the daemon behind each. */
+static const struct {
+	const char	*prefix;
+	enum daemon_id	 daemon;
+	uint32_t	 cap;
+} services[] = {
+	{ "conference.", D_MUCD, RCAP_MUC },
+	{ "pubsub.", D_PEPD, RCAP_PEP },
+};
+
+/* Is `domain` a service domain?  Then *d names its daemon. */
+static int
+service_domain(const char *domain, size_t len, enum daemon_id *d)
+{
+	size_t i, pl;
+
+	for (i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
+		pl = strlen(services[i].prefix);
+		if (len > pl && memcmp(domain, services[i].prefix, pl) == 0 &&
+		    route_is_local_domain(domain + pl, len - pl)) {
+			*d = services[i].daemon;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The running daemon behind a service domain, or NULL. */
+static struct child *
+service_child(enum daemon_id d)
+{
+	struct child	*c = &rd.children[d];
+	size_t		 i;
+
+	for (i = 0; i < sizeof(services) / sizeof(services[0]); i++)
+		if (services[i].daemon == d)
+			return rd.conf->daemons[d].enabled && c->ready &&
+			    c->link && (c->caps & services[i].cap) ? c : NULL;
+	return NULL;
+}
+
+/* May `ch` send a stanza with this `from`?  (docs/routing.md) */
+static int
+entitled(struct child *ch, struct frame *f)
+{
+	struct jidref	r;
+	enum daemon_id	d;
+
+	switch (ch->id) {
+	case D_C2SD:
+		return own_session(ch, f) != NULL;
+	case D_IMD:
+		return 1;
+	case D_MUCD:
+	case D_PEPD:
+		jid_split(f->from, &r);
+		return service_domain(r.domain, r.domain_len, &d) && d == ch->id;
+	default:
+		return 0;
+	}
+}
+
 static void
 route_stanza(struct child *ch, struct frame *f)
 {
 	struct jidref	 r;
-	struct child	*imd = imd_child();
+	struct child	*imd = imd_child(), *svc;
+	enum daemon_id	 d;
 
 	if (ch->id == D_C2SD && (f->hdr.flags & RFF_UNDELIVERED)) {
 		/* c2sd returns what its client did not take: offline storage. */
 		if (imd != NULL)
-			to_imd(ch, f, imd);
+			forward_to(ch, f, imd);
 		else
 			log_warnx("undelivered stanza for %s while imd is down",
 			    f->to);
 		return;
 	}
-	if (ch->id == D_C2SD && own_session(ch, f) == NULL) {
-		log_warnx("%s: stanza from %s which it did not bind; dropped",
-		    ch->name, f->from);
+	if (!entitled(ch, f)) {
+		log_warnx("%s: stanza from %s, which it may not speak for; "
+		    "dropped", ch->name, f->from);
 		return;
 	}
 	jid_split(f->to, &r);
+	if (service_domain(r.domain, r.domain_len, &d)) {
+		if ((svc = service_child(d)) != NULL && svc != ch)
+			forward_to(ch, f, svc);
+		else
+			bounce(ch, f, RB_SERVICE_UNAVAILABLE);
+		return;
+	}
 	if (ch->id == D_C2SD && imd != NULL && for_imd(f, &r)) {
-		to_imd(ch, f, imd);
+		forward_to(ch, f, imd);
 		return;
 	}
 	if (!route_is_local_domain(r.domain, r.domain_len)) {
 		bounce(ch, f, RB_REMOTE_SERVER_NOT_FOUND);
+		return;
+	}
+	/* From a service: a live full JID directly, the rest through imd. */
+	if (ch->id != D_C2SD && ch->id != D_IMD && imd != NULL &&
+	    f->hdr.kind != RK_IQ && r.has_local &&
+	    (r.resource == NULL || session_find(f->to) == NULL)) {
+		forward_to(ch, f, imd);
 		return;
 	}
 	route_local(ch, f, &r, ch->id == D_IMD);
