@@ -136,6 +136,7 @@ conf_new(void)
 	TAILQ_INIT(&c->listens);
 	TAILQ_INIT(&c->hosts);
 	TAILQ_INIT(&c->groups);
+	TAILQ_INIT(&c->components);
 	for (d = 0; d < D_COUNT; d++) {
 		c->daemons[d].enabled = 1;
 		snprintf(c->daemons[d].user, sizeof(c->daemons[d].user),
@@ -150,6 +151,7 @@ conf_free(struct conf *c)
 	struct conf_listen	*l;
 	struct conf_host	*h;
 	struct conf_group	*g;
+	struct conf_component	*cp;
 	size_t			 i;
 
 	if (c == NULL)
@@ -161,6 +163,11 @@ conf_free(struct conf *c)
 	while ((h = TAILQ_FIRST(&c->hosts)) != NULL) {
 		TAILQ_REMOVE(&c->hosts, h, entry);
 		free(h);
+	}
+	while ((cp = TAILQ_FIRST(&c->components)) != NULL) {
+		TAILQ_REMOVE(&c->components, cp, entry);
+		explicit_bzero(cp->secret, sizeof(cp->secret));
+		free(cp);
 	}
 	while ((g = TAILQ_FIRST(&c->groups)) != NULL) {
 		TAILQ_REMOVE(&c->groups, g, entry);
@@ -459,6 +466,19 @@ print_hosts(FILE *f, const struct conf *c)
 	}
 }
 
+/* Secrets are never printed: the printed form says where one is set. */
+static void
+print_components(FILE *f, const struct conf *c)
+{
+	const struct conf_component *cp;
+
+	TAILQ_FOREACH(cp, &c->components, entry) {
+		fputs("\ncomponent ", f);
+		print_quoted(f, cp->domain);
+		fputs(" {\n\tsecret \"(hidden)\"\n}\n", f);
+	}
+}
+
 static void
 print_groups(FILE *f, const struct conf *c)
 {
@@ -566,6 +586,7 @@ conf_print(FILE *f, const struct conf *c, int verbose)
 	print_globals(f, c);
 	print_hosts(f, c);
 	print_groups(f, c);
+	print_components(f, c);
 	print_listens(f, c);
 	print_daemons(f, c);
 	print_options(f, c, verbose);

@@ -77,6 +77,13 @@ struct conf_host {
 	int		 compliance_log;	/* imd logs every message */
 };
 
+/* An external component (XEP-0114): a trusted program serving a domain. */
+struct conf_component {
+	TAILQ_ENTRY(conf_component) entry;
+	char		 domain[1024];
+	char		 secret[256];	/* never printed or logged */
+};
+
 /* A shared group: members see each other with mutual subscription. */
 struct conf_group {
 	TAILQ_ENTRY(conf_group) entry;
@@ -99,6 +106,7 @@ struct conf {
 	TAILQ_HEAD(, conf_listen) listens;
 	TAILQ_HEAD(, conf_host) hosts;
 	TAILQ_HEAD(, conf_group) groups;
+	TAILQ_HEAD(, conf_component) components;
 	struct conf_daemon daemons[D_COUNT];
 	/* Option values in config syntax, indexed like conf_options; NULL =
 	 * default.  conf_opt_value() gives the effective one. */

@@ -58,6 +58,7 @@ struct file {
 	int			 nl_pending;	/* count a line at the next token */
 	int			 nl_first;	/* first token is a NL: see include */
 	int			 last_nl;	/* last token was a NL */
+	mode_t			 mode;		/* secrets need a private file */
 	int			 unget[4];
 	size_t			 nunget;
 };
@@ -108,6 +109,9 @@ static void	 set_option(char *, char *);
 static void	 host_begin(char *);
 static void	 host_end(void);
 static void	 group_begin(char *);
+static void	 component_begin(char *);
+static void	 component_secret(char *);
+static void	 component_end(void);
 static void	 group_add_member(char *);
 static void	 listen_add(char *, char *, long long);
 static void	 daemon_begin(char *);
@@ -118,6 +122,7 @@ static char	*numstr(long long);
 %define parse.error verbose
 
 %token	CERTIFICATE "certificate" COMPLIANCELOG "compliance-log"
+%token	COMPONENT "component" SECRET "secret"
 %token	DAEMON "daemon" DATADIR "data-dir" GROUP "group" MEMBER "member"
 %token	DISABLE "disable" ENABLE "enable" HOST "host" INCLUDE "include"
 %token	KEY "key" LIMITS "limits" LISTEN "listen" LOGLEVEL "log-level"
@@ -148,6 +153,7 @@ statement	: INCLUDE STRING		{ include($2); }
 		| daemon
 		| limits
 		| group
+		| component
 		;
 
 value		: STRING
@@ -265,6 +271,16 @@ daemonopt	: USER STRING			{ daemon_user($2); }
 limits		: LIMITS '{' limitsbody blockend
 		;
 
+component	: COMPONENT STRING		{ component_begin($2); $2 = NULL; }
+		    '{' componentbody blockend	{ component_end(); }
+		;
+
+componentbody	: %empty
+		| componentbody NL
+		| componentbody SECRET STRING	{ component_secret($3); }
+		| componentbody error NL	{ yyerrok; }
+		;
+
 group		: GROUP STRING			{ group_begin($2); $2 = NULL; }
 		    '{' groupbody blockend
 		;
@@ -348,6 +364,7 @@ struct keyword {
 static const struct keyword keywords[] = {
 	{ "certificate",	CERTIFICATE },
 	{ "compliance-log",	COMPLIANCELOG },
+	{ "component",		COMPONENT },
 	{ "daemon",		DAEMON },
 	{ "data-dir",		DATADIR },
 	{ "disable",		DISABLE },
@@ -366,6 +383,7 @@ static const struct keyword keywords[] = {
 	{ "registration",	REGISTRATION },
 	{ "run-dir",		RUNDIR },
 	{ "sandbox-debug",	SANDBOXDEBUG },
+	{ "secret",		SECRET },
 	{ "user",		USER },
 	{ "yes",		YES },
 };
@@ -674,6 +692,7 @@ pushfile(const char *name, int depth)
 		close(fd);
 		return NULL;
 	}
+	nf->mode = st.st_mode;
 	nf->lineno = 1;
 	nf->depth = depth;
 	nfiles++;
@@ -941,6 +960,59 @@ host_begin(char *name)
 	}
 	TAILQ_INSERT_TAIL(&conf->hosts, curhost, entry);
 	free(name);
+}
+
+static struct conf_component *curcomp;
+
+/* component "domain" { secret "..." }: the domain must not be ours. */
+static void
+component_begin(char *name)
+{
+	struct conf_component	*c;
+	struct conf_host	*h;
+
+	curcomp = NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		conferr("%s", strerror(errno));
+		free(name);
+		return;
+	}
+	if (domain_prep(name, c->domain, sizeof(c->domain)) == -1)
+		conferr("component \"%s\": not a valid domain name", name);
+	TAILQ_FOREACH(h, &conf->hosts, entry)
+		if (strcmp(h->name, c->domain) == 0)
+			conferr("component \"%s\": is a host of ours", name);
+	TAILQ_INSERT_TAIL(&conf->components, c, entry);
+	curcomp = c;
+	free(name);
+}
+
+static void
+component_secret(char *secret)
+{
+	if (curcomp == NULL) {
+		explicit_bzero(secret, strlen(secret));
+		free(secret);
+		return;
+	}
+	if (file->mode & S_IROTH)
+		conferr("component secret in %s, which others can read "
+		    "(chmod o-r)", file->name);
+	if (secret[0] == '\0' || strlen(secret) >= sizeof(curcomp->secret))
+		conferr("component \"%s\": secret empty or too long",
+		    curcomp->domain);
+	else
+		strcpy(curcomp->secret, secret);
+	explicit_bzero(secret, strlen(secret));
+	free(secret);
+}
+
+static void
+component_end(void)
+{
+	if (curcomp != NULL && curcomp->secret[0] == '\0')
+		conferr("component \"%s\": no secret", curcomp->domain);
+	curcomp = NULL;
 }
 
 static struct conf_group *curgroup;

@@ -492,6 +492,15 @@ service_child(enum daemon_id d)
 	return NULL;
 }
 
+static struct child *
+s2sd_child(void)
+{
+	struct child *c = &rd.children[D_S2SD];
+
+	return rd.conf->daemons[D_S2SD].enabled && c->ready && c->link &&
+	    (c->caps & RCAP_S2S) ? c : NULL;
+}
+
 /* May `ch` send a stanza with this `from`?  (docs/routing.md) */
 static int
 entitled(struct child *ch, struct frame *f)
@@ -508,6 +517,11 @@ entitled(struct child *ch, struct frame *f)
 	case D_PEPD:
 		jid_split(f->from, &r);
 		return service_domain(r.domain, r.domain_len, &d) && d == ch->id;
+	case D_S2SD:
+		/* Remote servers and components: never a domain of ours. */
+		jid_split(f->from, &r);
+		return !route_is_local_domain(r.domain, r.domain_len) &&
+		    !service_domain(r.domain, r.domain_len, &d);
 	default:
 		return 0;
 	}
@@ -547,13 +561,18 @@ route_stanza(struct child *ch, struct frame *f)
 		return;
 	}
 	if (!route_is_local_domain(r.domain, r.domain_len)) {
-		bounce(ch, f, RB_REMOTE_SERVER_NOT_FOUND);
+		/* Remote servers and components are s2sd's (docs/routing.md). */
+		if ((svc = s2sd_child()) != NULL && svc != ch)
+			forward_to(ch, f, svc);
+		else
+			bounce(ch, f, RB_REMOTE_SERVER_NOT_FOUND);
 		return;
 	}
-	/* From a service: a live full JID directly, the rest through imd. */
-	if (ch->id != D_C2SD && ch->id != D_IMD && imd != NULL &&
-	    f->hdr.kind != RK_IQ && r.has_local &&
-	    (r.resource == NULL || session_find(f->to) == NULL)) {
+	/* From a service or a remote server: a live full JID directly; the
+	 * rest, and iq to an account's bare JID, through imd. */
+	if (ch->id != D_C2SD && ch->id != D_IMD && imd != NULL && r.has_local &&
+	    (r.resource == NULL || (f->hdr.kind != RK_IQ &&
+	    session_find(f->to) == NULL))) {
 		forward_to(ch, f, imd);
 		return;
 	}

@@ -390,6 +390,18 @@ send_groups(struct child *ch)
 			send_kv(ch->link, "group-member", g->name, g->members[i]);
 }
 
+/* s2sd learns the components and their secrets (XEP-0114). */
+static void
+send_components(struct child *ch)
+{
+	struct conf_component *cp;
+
+	if (ch->id != D_S2SD)
+		return;
+	TAILQ_FOREACH(cp, &rd.conf->components, entry)
+		send_kv(ch->link, "component", cp->domain, cp->secret);
+}
+
 static void
 send_listeners(struct child *ch)
 {
@@ -444,6 +456,7 @@ send_config(struct child *ch)
 	}
 	send_hosts(ch);
 	send_groups(ch);
+	send_components(ch);
 	send_listeners(ch);
 	link_send(ch->link, fout_new(RF_CONFIG_END, NULL, NULL));
 }
