@@ -132,7 +132,7 @@ static char	*numstr(long long);
 %token	<v.string>	STRING "string"
 %token	<v.number>	NUMBER "number"
 %type	<v.number>	yesno port
-%type	<v.string>	value
+%type	<v.string>	value listenkind
 %destructor	{ free($$); } <v.string>
 
 %%
@@ -226,7 +226,12 @@ hostopt		: CERTIFICATE STRING		{
 		}
 		;
 
-listen		: LISTEN STRING ON STRING port	{ listen_add($2, $4, $5); }
+listen		: LISTEN listenkind ON STRING port	{ listen_add($2, $4, $5); }
+		;
+
+/* "component" is also a keyword (component blocks). */
+listenkind	: STRING
+		| COMPONENT			{ $$ = strdup("component"); }
 		;
 
 /* -1: the kind's usual port; 0: a bad one, already reported. */
