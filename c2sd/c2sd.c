@@ -45,6 +45,7 @@ struct c2sd_conf c2sd_conf = {
 struct hostlist c2sd_hosts = TAILQ_HEAD_INITIALIZER(c2sd_hosts);
 
 static uint64_t next_id = 1;
+static uint64_t started_ms;
 
 uint64_t
 c2sd_new_id(void)
@@ -59,6 +60,12 @@ c2sd_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t
+c2sd_uptime(void)
+{
+	return started_ms ? (c2sd_now_ms() - started_ms) / 1000 : 0;
 }
 
 /* `nbytes` random bytes as lower-case hex into buf (2*nbytes+1 bytes). */
@@ -96,6 +103,12 @@ conf_host(const char *key, int argc, const char **argv)
 
 	if (strcmp(key, "host") == 0 && argc == 1) {
 		host_get(argv[0]);
+		return 0;
+	}
+	/* "host" D "registration": XEP-0077 account creation is on */
+	if (strcmp(key, "host") == 0 && argc == 2 &&
+	    strcmp(argv[1], "registration") == 0) {
+		host_get(argv[0])->registration = 1;
 		return 0;
 	}
 	if (argc != 2)
@@ -210,6 +223,7 @@ c2sd_pre_drop(void)
 void
 c2sd_post_drop(void)
 {
+	started_ms = c2sd_now_ms();
 	conn_start_listeners();
 	log_info("accepting clients");
 }
@@ -229,6 +243,9 @@ c2sd_dispatch(struct link *l, struct frame *f)
 		break;
 	case RF_SESSION_KICK:
 		session_kick(f);
+		break;
+	case RF_ACCT_RESULT:
+		register_result(f);
 		break;
 	case RF_SASL_CHALLENGE:
 	case RF_SASL_SUCCESS:

@@ -46,6 +46,16 @@ struct event;
 #define NS_SM		"urn:xmpp:sm:3"
 #define NS_CSI		"urn:xmpp:csi:0"
 #define NS_SASL_CB	"urn:xmpp:sasl-cb:0"
+#define NS_REGISTER	"jabber:iq:register"
+#define NS_REGISTER_FEATURE	"http://jabber.org/features/iq-register"
+#define NS_PREAPPROVAL	"urn:xmpp:features:pre-approval"
+#define NS_ROSTERVER	"urn:xmpp:features:rosterver"
+
+/* XEP-0077 limits (c2sd_register.c). */
+#define C2SD_REG_INTERVAL	60	/* s: one new account per address */
+#define C2SD_REG_ATTEMPTS	5	/* requests per address per interval */
+#define C2SD_REG_SLOTS		256	/* addresses remembered */
+#define C2SD_REG_WAIT		10	/* s an answer from authd may take */
 
 /* Options, from CONFIG frames (names as in the config file). */
 struct c2sd_conf {
@@ -72,11 +82,18 @@ struct host {
 	char		*cert_pem;	/* only until pre_drop */
 	char		*key_pem;	/* wiped after loading */
 	SSL_CTX		*ctx;
+	int		 registration;	/* XEP-0077 account creation allowed */
 };
 TAILQ_HEAD(hostlist, host);
 extern struct hostlist c2sd_hosts;
 
-enum listener_kind { LK_STARTTLS, LK_DIRECT_TLS, LK_OTHER };
+enum listener_kind { LK_STARTTLS, LK_DIRECT_TLS, LK_HTTP, LK_HTTPS, LK_OTHER };
+
+/* What a connection carries (docs/web.md).  CP_XMPP is RFC 6120 over TCP;
+ * CP_HTTP reads HTTP requests (c2sd_http.c) and may turn into CP_WS
+ * (RFC 7395, c2sd_ws.c) or carry BOSH requests for a CP_BOSH session,
+ * which has no socket of its own (XEP-0124/0206, c2sd_bosh.c). */
+enum conn_proto { CP_XMPP, CP_HTTP, CP_WS, CP_BOSH };
 
 enum cstate {
 	CS_TLS_HANDSHAKE,	/* TLS before any XML (direct TLS, after proceed) */
@@ -97,9 +114,14 @@ struct chunk {
 	size_t		 off;
 	uint8_t		 kind;		/* RK_NONE: not a stanza */
 	uint8_t		 stype;
+	uint16_t	 skip;		/* framing before the stanza (WebSocket) */
 	char		 data[];
 };
 TAILQ_HEAD(chunklist, chunk);
+
+struct http;
+struct ws;
+struct bosh;
 
 struct session;
 
@@ -110,6 +132,12 @@ struct conn {
 	TAILQ_ENTRY(conn) hash_entry;
 	int		 fd;
 	enum listener_kind lkind;
+	enum conn_proto	 proto;
+	int		 secure;	/* TLS, or plain HTTP from loopback */
+	struct http	*http;		/* CP_HTTP/CP_WS: request state */
+	struct ws	*ws;		/* CP_WS */
+	struct bosh	*bosh;		/* CP_BOSH: the session; CP_HTTP: NULL */
+	struct conn	*bosh_owner;	/* CP_HTTP: the session holding us */
 	char		 peer[64];	/* numeric address, logs and authd */
 	enum cstate	 state;
 	struct host	*host;		/* from the stream header */
@@ -133,6 +161,13 @@ struct conn {
 	char		 user[JID_PART_MAX + 1];	/* "" until success */
 	uint32_t	 sasl_corr;	/* current exchange, 0 = none */
 	int		 sasl_failures;
+
+	/* XEP-0077: one account request with authd at a time */
+	uint32_t	 reg_corr;	/* 0 = none */
+	uint16_t	 reg_op;	/* RF_ACCT_ADD, _PASSWD or _DEL */
+	int		 reg_to;	/* the request named the server */
+	uint64_t	 reg_ms;	/* when it was sent */
+	char		 reg_iq_id[256];
 
 	/* bind */
 	char		 bind_iq_id[256];
@@ -220,6 +255,7 @@ void	 c2sd_dispatch(struct link *, struct frame *);
 void	 c2sd_shutdown(void);
 uint64_t c2sd_new_id(void);
 uint64_t c2sd_now_ms(void);
+uint64_t c2sd_uptime(void);	/* s since c2sd started */
 void	 c2sd_random_hex(char *, size_t nbytes);
 
 /* c2sd_conn.c */
@@ -240,6 +276,57 @@ void	 conn_destroy(struct conn *);	/* now (deferred inside a feed) */
 void	 conn_authenticated(struct conn *);
 void	 conn_set_timer(struct conn *, unsigned seconds);
 void	 conn_start_tls(struct conn *);	/* after <proceed/> is out */
+int	 conn_queue(struct conn *, const char *, size_t, uint16_t skip,
+	    uint8_t kind, uint8_t stype);	/* raw: no framing */
+void	 conn_write_raw(struct conn *, const char *, size_t);
+struct conn *conn_new_virtual(const char *peer, struct host *);
+void	 conn_reading(struct conn *, int on);
+int	 conn_is_secure(const struct conn *);
+struct chunk *conn_take_chunk(struct conn *);	/* CP_BOSH output */
+
+/* c2sd_http.c */
+#define HTTP_MAX_HEADER		8192	/* bytes of request line + headers */
+#define HTTP_MAX_FIELDS		64	/* header fields */
+struct http_request {
+	char		 method[8];
+	char		 path[256];
+	char		 host[256];
+	char		 origin[256];
+	char		 ws_key[64];
+	char		 ws_protocol[256];
+	char		 ws_version[8];
+	char		 upgrade[32];
+	char		 connection[128];
+	unsigned long long content_length;
+	int		 has_length;
+	int		 minor;		/* HTTP/1.minor */
+	size_t		 nfields;
+};
+/* 0: incomplete, >0: bytes of the head, else -HTTP status to answer. */
+long	 http_parse(const char *, size_t, struct http_request *);
+void	 http_input(struct conn *, const char *, size_t);
+void	 http_respond(struct conn *, int status, const char *ctype,
+	    const char *extra, const char *body, size_t len);
+void	 http_request_done(struct conn *);
+void	 http_free(struct conn *);
+int	 http_timeout(struct conn *);
+int	 http_cors(struct conn *, char *, size_t);
+
+/* c2sd_ws.c */
+int	 ws_upgrade(struct conn *, const struct http_request *);
+void	 ws_input(struct conn *, const char *, size_t);
+int	 ws_append(struct conn *, const char *, size_t, uint8_t kind,
+	    uint8_t stype);
+void	 ws_free(struct conn *);
+int	 xml_fixup(struct xbuf *, const char *, size_t);
+
+/* c2sd_bosh.c */
+void	 bosh_request(struct conn *http, const struct http_request *,
+	    const char *body, size_t len);
+void	 bosh_flush(struct conn *);
+void	 bosh_http_gone(struct conn *http);
+void	 bosh_free(struct conn *);
+void	 bosh_closing(struct conn *);
 
 /* c2sd_tls.c */
 int	 tls_host_load(struct host *);
@@ -283,6 +370,13 @@ void	 session_conn_gone(struct conn *, int clean);
 void	 session_end(struct session *, int unbind);
 void	 session_error_reply(uint8_t kind, uint8_t stype, const char *xml,
 	    size_t len, const char *cond, uint64_t sess);
+void	 session_return(struct session *, uint8_t kind, uint8_t stype,
+	    const char *xml, size_t len, const char *cond);
+void	 session_return_to(uint64_t sess, uint8_t kind, uint8_t stype,
+	    const char *from, const char *to, const char *xml, size_t len,
+	    const char *cond);
+void	 session_close_account(const struct jid *, const struct session *keep,
+	    const char *cond, const char *text);
 uint8_t	 stanza_kind(const char *name);
 struct xnode *stanza_parse(const char *, size_t);
 uint8_t	 stanza_stype(uint8_t kind, const char *type);
@@ -314,13 +408,15 @@ void	 csi_flush(struct session *);
 struct iq_handler {
 	const char	*ns;		/* payload namespace */
 	const char	*elem;		/* payload element, NULL = any */
-	unsigned	 where;		/* H_SERVER | H_ACCOUNT */
+	unsigned	 where;		/* H_SERVER | H_NOTO */
 	void		(*fn)(struct session *, struct xnode *iq, struct xnode *payload);
 	const char	*feature;	/* XEP-0030 var, NULL = none */
 };
-#define H_SERVER	0x1	/* to the domain (or no 'to' for disco/ping etc.) */
-#define H_ACCOUNT	0x2	/* to the user's own bare JID or no 'to' */
+#define H_SERVER	0x1	/* to the domain */
+#define H_NOTO		0x2	/* no 'to' (else it goes to imd, RFC 6120 10.3.3) */
 extern const struct iq_handler c2sd_iq_handlers[];
+/* Features of the server that other daemons implement (disco#info). */
+extern const char *const c2sd_remote_features[];
 
 struct stream_feature {
 	const char	*name;
@@ -338,7 +434,14 @@ void	 iq_disco_items(struct session *, struct xnode *, struct xnode *);
 void	 iq_version(struct session *, struct xnode *, struct xnode *);
 void	 iq_time(struct session *, struct xnode *, struct xnode *);
 void	 iq_session(struct session *, struct xnode *, struct xnode *);
-void	 iq_roster(struct session *, struct xnode *, struct xnode *);
+void	 iq_last(struct session *, struct xnode *, struct xnode *);
+
+/* c2sd_register.c (XEP-0077) */
+int	 register_unauth(struct conn *, struct xnode *iq);
+void	 iq_register(struct session *, struct xnode *, struct xnode *);
+void	 register_result(struct frame *);
+int	 register_limit(const char *peer);	/* 0 ok, -1 over the limit */
+void	 register_created(const char *peer);
 
 /* stream features (c2sd_stream.c, c2sd_sasl.c, c2sd_sm.c) */
 void	 feature_starttls(struct conn *, struct xnode *);
@@ -347,6 +450,9 @@ void	 feature_bind(struct conn *, struct xnode *);
 void	 feature_session(struct conn *, struct xnode *);
 void	 feature_sm(struct conn *, struct xnode *);
 void	 feature_csi(struct conn *, struct xnode *);
+void	 feature_register(struct conn *, struct xnode *);
+void	 feature_preapproval(struct conn *, struct xnode *);
+void	 feature_rosterver(struct conn *, struct xnode *);
 
 /* sandbox.c */
 extern const struct sandbox_policy c2sd_sandbox_policy;

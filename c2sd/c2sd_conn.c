@@ -13,7 +13,8 @@
  * unauth-per-ip and unauth-timeout, rate-limit (a token bucket; an empty
  * bucket stops reading until a timer refills it, never a busy loop),
  * out-queue-max/out-queue-grace (a queue over its cap for the grace
- * period closes the stream; at four times the cap it closes at once),
+ * period closes the stream; at four times the cap it closes at once;
+ * messages still queued go back for offline storage, session_return),
  * keepalive (a space when nothing was written for that long).
  *
  * A connection is never freed inside a callback that may still touch it:
@@ -97,8 +98,12 @@ conn_listen(const char *name, int fd)
 		l->kind = LK_STARTTLS;
 	else if (strcmp(name, "client-tls") == 0)
 		l->kind = LK_DIRECT_TLS;
+	else if (strcmp(name, "http") == 0)
+		l->kind = LK_HTTP;	/* BOSH, WebSocket: docs/web.md */
+	else if (strcmp(name, "https") == 0)
+		l->kind = LK_HTTPS;
 	else
-		l->kind = LK_OTHER;	/* http/https: kept for later */
+		l->kind = LK_OTHER;
 }
 
 /* ---- small tables: connections by id, unauthenticated count by IP ---- */
@@ -255,6 +260,69 @@ conn_events(struct conn *c)
 	return 0;
 }
 
+/* A plain-HTTP listener is meant for a reverse proxy on the same host
+ * that terminates TLS (docs/web.md): loopback peers count as secure. */
+static int
+is_loopback(const char *peer)
+{
+	return strncmp(peer, "127.", 4) == 0 || strcmp(peer, "::1") == 0 ||
+	    strncmp(peer, "::ffff:127.", 11) == 0;
+}
+
+int
+conn_is_secure(const struct conn *c)
+{
+	return (c->ssl != NULL && c->tls) || c->secure;
+}
+
+/* A connection with no socket: a BOSH session (c2sd_bosh.c).  Its output
+ * queue holds stanzas until an HTTP request can carry them. */
+struct conn *
+conn_new_virtual(const char *peer, struct host *h)
+{
+	struct conn *c;
+
+	if (nconns >= c2sd_conf.max_connections || ip_incr(peer) == -1)
+		return NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		ip_decr(peer);
+		return NULL;
+	}
+	c->fd = -1;
+	c->id = c2sd_new_id();
+	c->proto = CP_BOSH;
+	c->host = h;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	TAILQ_INIT(&c->outq);
+	c->last_out = c2sd_now_ms();
+	c->counted_unauth = 1;
+	c->state = CS_WAIT_HEADER;
+	TAILQ_INSERT_TAIL(&conns, c, entry);
+	TAILQ_INSERT_HEAD(&conn_hash[c->id % C2SD_SESSION_BUCKETS], c,
+	    hash_entry);
+	nconns++;
+	c->ev_timer = evtimer_new(daemon_base, timer_cb, c);
+	c->ev_grace = evtimer_new(daemon_base, grace_cb, c);
+	if (c->ev_timer == NULL || c->ev_grace == NULL) {
+		conn_destroy(c);
+		return NULL;
+	}
+	conn_set_timer(c, (unsigned)c2sd_conf.unauth_timeout);
+	return c;
+}
+
+void
+conn_reading(struct conn *c, int on)
+{
+	if (c->dead || c->ev_read == NULL || c->reading == on)
+		return;
+	if (on)
+		event_add(c->ev_read, NULL);
+	else
+		event_del(c->ev_read);
+	c->reading = on;
+}
+
 static void
 conn_new(int fd, const struct listener *l, const char *peer)
 {
@@ -279,14 +347,21 @@ conn_new(int fd, const struct listener *l, const char *peer)
 	TAILQ_INSERT_HEAD(&conn_hash[c->id % C2SD_SESSION_BUCKETS], c,
 	    hash_entry);
 	nconns++;
-	c->xs = xml_stream_new(XML_MODE_STREAM, &(struct xml_limits){
-	    .max_stanza = c2sd_conf.max_stanza_size }, &stream_callbacks, c);
-	if (c->xs == NULL || conn_events(c) == -1) {
+	if (l->kind == LK_HTTP || l->kind == LK_HTTPS) {
+		/* the stream parser comes with the WebSocket upgrade */
+		c->proto = CP_HTTP;
+		c->secure = l->kind == LK_HTTPS || is_loopback(peer);
+	} else
+		c->xs = xml_stream_new(XML_MODE_STREAM, &(struct xml_limits){
+		    .max_stanza = c2sd_conf.max_stanza_size },
+		    &stream_callbacks, c);
+	if ((c->proto == CP_XMPP && c->xs == NULL) || conn_events(c) == -1) {
 		conn_destroy(c);
 		return;
 	}
+	/* for HTTP: the idle limit, also against slow request heads */
 	conn_set_timer(c, (unsigned)c2sd_conf.unauth_timeout);
-	if (l->kind == LK_DIRECT_TLS) {
+	if (l->kind == LK_DIRECT_TLS || l->kind == LK_HTTPS) {
 		c->state = CS_TLS_HANDSHAKE;
 		if (tls_conn_new(c) == -1) {
 			log_warnx("%s: no TLS context for direct TLS", c->peer);
@@ -437,7 +512,8 @@ handshake_step(struct conn *c)
 	log_debug("conn %llu: %s %s", (unsigned long long)c->id,
 	    SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
 	c->state = CS_WAIT_HEADER;
-	xml_stream_reset(c->xs);
+	if (c->xs)
+		xml_stream_reset(c->xs);
 	conn_read(c);
 }
 
@@ -495,7 +571,12 @@ conn_read(struct conn *c)
 			c->tokens -= (uint64_t)n;
 		/* CS_CLOSING too: stanzas are ignored, the closing tag ends it */
 		c->in_feed = 1;
-		(void)xml_stream_feed(c->xs, readbuf, (size_t)n);
+		if (c->proto == CP_HTTP)
+			http_input(c, readbuf, (size_t)n);
+		else if (c->proto == CP_WS)
+			ws_input(c, readbuf, (size_t)n);
+		else
+			(void)xml_stream_feed(c->xs, readbuf, (size_t)n);
 		c->in_feed = 0;
 		if (c->dead)
 			return;
@@ -566,9 +647,10 @@ grace_cb(int fd, short ev, void *arg)
 	    "policy-violation", "Output queue over its limit: client too slow");
 }
 
-static int
-append(struct conn *c, const char *data, size_t len, uint8_t kind,
-    uint8_t stype)
+/* Queue bytes as they are; `skip` bytes of framing precede the stanza. */
+int
+conn_queue(struct conn *c, const char *data, size_t len, uint16_t skip,
+    uint8_t kind, uint8_t stype)
 {
 	struct chunk *ch;
 
@@ -581,9 +663,73 @@ append(struct conn *c, const char *data, size_t len, uint8_t kind,
 	ch->off = 0;
 	ch->kind = kind;
 	ch->stype = stype;
+	ch->skip = skip;
 	TAILQ_INSERT_TAIL(&c->outq, ch, entry);
 	c->outq_bytes += len;
 	return 0;
+}
+
+/* BOSH: each written piece is one element; it gets its namespace
+ * (XEP-0206 section 5: stanzas are qualified by jabber:client inside
+ * <body/>) and </stream:stream> becomes the session's termination. */
+static int
+bosh_append(struct conn *c, const char *data, size_t len, uint8_t kind,
+    uint8_t stype)
+{
+	struct xbuf	b;
+	int		r;
+
+	xbuf_init(&b);
+	r = xml_fixup(&b, data, len);
+	if (r == 1)
+		r = conn_queue(c, b.data, b.len, 0, kind, stype);
+	else if (r == 2) {
+		bosh_closing(c);
+		r = 0;
+	} else if (r == 0)
+		r = 0;	/* whitespace: nothing to carry */
+	xbuf_free(&b);
+	return r;
+}
+
+static int
+append(struct conn *c, const char *data, size_t len, uint8_t kind,
+    uint8_t stype)
+{
+	if (c->dead || len == 0)
+		return -1;
+	if (c->proto == CP_WS)
+		return ws_append(c, data, len, kind, stype);
+	if (c->proto == CP_BOSH)
+		return bosh_append(c, data, len, kind, stype);
+	return conn_queue(c, data, len, 0, kind, stype);
+}
+
+/* HTTP responses and WebSocket control frames: no XML framing. */
+void
+conn_write_raw(struct conn *c, const char *data, size_t len)
+{
+	if (conn_queue(c, data, len, 0, RK_NONE, RS_NONE) == -1) {
+		if (!c->dead && len > 0) {
+			c->nomem = 1;
+			outq_check(c);
+		}
+		return;
+	}
+	conn_flush_soon(c);
+	outq_check(c);
+}
+
+struct chunk *
+conn_take_chunk(struct conn *c)
+{
+	struct chunk *ch;
+
+	if ((ch = TAILQ_FIRST(&c->outq)) == NULL)
+		return NULL;
+	TAILQ_REMOVE(&c->outq, ch, entry);
+	c->outq_bytes -= ch->len;
+	return ch;
 }
 
 static void
@@ -596,8 +742,8 @@ enqueue(struct conn *c, const char *data, size_t len, uint8_t kind,
 			c->nomem = 1;
 			outq_check(c);
 			if (kind != RK_NONE)
-				session_error_reply(kind, stype, data, len,
-				    "resource-constraint", 0);
+				session_return(c->session, kind, stype, data,
+				    len, "resource-constraint");
 		}
 		return;
 	}
@@ -721,6 +867,10 @@ conn_flush(struct conn *c)
 
 	if (c->dead)
 		return;
+	if (c->proto == CP_BOSH) {
+		bosh_flush(c);	/* output waits for an HTTP request */
+		return;
+	}
 	if (c->state == CS_TLS_HANDSHAKE && c->ssl != NULL)
 		return;	/* the handshake owns the socket */
 	while (!TAILQ_EMPTY(&c->outq)) {
@@ -763,8 +913,8 @@ timer_cb(int fd, short ev, void *arg)
 {
 	struct conn *c = arg;
 
-	if (c->state == CS_CLOSING) {
-		conn_destroy(c);
+	if (c->state == CS_CLOSING || c->proto == CP_HTTP) {
+		conn_destroy(c);	/* HTTP: idle too long */
 		return;
 	}
 	if (c->user[0] == '\0') {
@@ -847,23 +997,24 @@ conn_close(struct conn *c)
 	conn_writes(c, "</stream:stream>");
 	c->state = CS_CLOSING;
 	conn_set_timer(c, C2SD_CLOSE_TIMEOUT);
-	evtimer_del(c->ev_keepalive);
+	if (c->ev_keepalive)	/* BOSH sessions have none */
+		evtimer_del(c->ev_keepalive);
 }
 
-/* Queued stanzas that never reached the client are answered with an error
- * (RFC 6120 8.3; never for type=error), unless stream management keeps
- * them in its unacked queue. */
+/* Queued stanzas that never reached the client: messages go back for
+ * offline storage, iq requests get an error (RFC 6120 8.3; never for
+ * type=error), unless stream management keeps them in its unacked queue. */
 static void
 bounce_outq(struct conn *c)
 {
 	struct chunk	*ch;
 	int		 sm = c->session && c->session->sm;
-	uint64_t	 sid = c->session ? c->session->id : 0;
 
 	while ((ch = TAILQ_FIRST(&c->outq)) != NULL) {
 		if (ch->kind != RK_NONE && !sm)
-			session_error_reply(ch->kind, ch->stype, ch->data,
-			    ch->len, "service-unavailable", sid);
+			session_return(c->session, ch->kind, ch->stype,
+			    ch->data + ch->skip, ch->len - ch->skip,
+			    "service-unavailable");
 		chunk_done(c, ch);
 	}
 	c->outq_bytes = 0;
@@ -920,6 +1071,10 @@ conn_destroy(struct conn *c)
 		ip_decr(c->peer);
 		c->counted_unauth = 0;
 	}
+	if (c->proto == CP_BOSH)
+		bosh_free(c);	/* answers the requests it holds */
+	else if (c->bosh_owner)
+		bosh_http_gone(c);
 	for (i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i])
 			event_del(evs[i]);
@@ -942,7 +1097,10 @@ reap_cb(int fd, short ev, void *arg)
 		tls_conn_free(c);
 		if (c->xs)
 			xml_stream_free(c->xs);
-		close(c->fd);
+		ws_free(c);
+		http_free(c);
+		if (c->fd != -1)
+			close(c->fd);
 		nconns--;
 		log_debug("conn %llu closed", (unsigned long long)c->id);
 		free(c);
@@ -967,7 +1125,7 @@ conn_stop_all(void)
 	}
 	nlisteners = 0;
 	while ((c = TAILQ_FIRST(&conns)) != NULL) {
-		if (c->state != CS_TLS_HANDSHAKE)
+		if (c->state != CS_TLS_HANDSHAKE && c->proto != CP_HTTP)
 			conn_stream_error(c, "system-shutdown", NULL);
 		if (!c->dead)
 			conn_flush(c);

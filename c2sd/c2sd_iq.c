@@ -1,17 +1,20 @@
 /*
- * c2sd_iq.c - iqs the server answers itself: those to the domain, to the
- * user's own bare JID, or with no 'to' (RFC 6120 10.3.3).
+ * c2sd_iq.c - iqs the server answers itself: those to the domain, and the
+ * few with no 'to' that concern the stream or the server (session, ping;
+ * c2sd_session.c routes every other no-'to' iq to imd, RFC 6120 10.3.3).
  *
  * iq_local() looks the payload up in the handler table (handlers.c); an
  * unknown get/set is answered service-unavailable (RFC 6120 8.4), results
  * and errors addressed to us are dropped (never answer an error, 8.3.1).
  * The handlers here are small and stateless: ping (XEP-0199), disco
- * (XEP-0030, features taken from the same table), version (XEP-0092),
- * entity time (XEP-0202), the legacy session iq (RFC 3921 3) and an empty
- * roster until imd answers roster requests.
+ * (XEP-0030: features from the same table, plus those other daemons
+ * implement, c2sd_remote_features), version (XEP-0092), entity time
+ * (XEP-0202), server uptime (XEP-0012 4) and the legacy session iq
+ * (RFC 3921 3).  XEP-0077 lives in c2sd_register.c.
  */
 #include <sys/types.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -120,42 +123,49 @@ iq_ping(struct session *s, struct xnode *iq, struct xnode *p)
 	iq_reply_result(s, iq, NULL);
 }
 
+static void
+add_feature(struct xnode *q, const char *var)
+{
+	struct xnode *n;
+
+	for (n = xnode_first_elem(q); n; n = xnode_next_elem(n))
+		if (strcmp(n->name, "feature") == 0 &&
+		    strcmp(xnode_attr(n, "var") ? xnode_attr(n, "var") : "",
+		    var) == 0)
+			return;	/* jabber:iq:last is both ours and imd's */
+	if ((n = xnode_add_child(q, "feature", q->ns)) != NULL)
+		xnode_set_attr(n, "var", var);
+}
+
+/* disco#info of the server (the account's goes to imd). */
 void
 iq_disco_info(struct session *s, struct xnode *iq, struct xnode *p)
 {
 	struct xnode	*q, *n;
+	struct host	*h = host_find(s->jid.domain);
 	size_t		 i;
-	const char	*to = xnode_attr(iq, "to");
-	unsigned	 where = to ? H_SERVER : (H_SERVER | H_ACCOUNT);
-	struct jid	 j;
 
 	if (!is_get(iq) || xnode_attr(p, "node") != NULL) {
 		iq_reply_error(s, iq, "cancel", is_get(iq) ?
 		    "item-not-found" : "bad-request");
 		return;
 	}
-	if (to && jid_parse(to, strlen(to), &j) == 0 && j.local[0])
-		where = H_ACCOUNT;
 	if ((q = xnode_new("query", "http://jabber.org/protocol/disco#info"))
 	    == NULL)
 		return;
 	if ((n = xnode_add_child(q, "identity", q->ns)) != NULL) {
-		if (where == H_ACCOUNT) {	/* XEP-0030 registered account */
-			xnode_set_attr(n, "category", "account");
-			xnode_set_attr(n, "type", "registered");
-		} else {
-			xnode_set_attr(n, "category", "server");
-			xnode_set_attr(n, "type", "im");
-			xnode_set_attr(n, "name", "Rampart");
-		}
+		xnode_set_attr(n, "category", "server");
+		xnode_set_attr(n, "type", "im");
+		xnode_set_attr(n, "name", "Rampart");
 	}
-	for (i = 0; c2sd_iq_handlers[i].ns; i++) {
-		if (c2sd_iq_handlers[i].feature == NULL ||
-		    !(c2sd_iq_handlers[i].where & where))
-			continue;
-		if ((n = xnode_add_child(q, "feature", q->ns)) != NULL)
-			xnode_set_attr(n, "var", c2sd_iq_handlers[i].feature);
-	}
+	for (i = 0; c2sd_iq_handlers[i].ns; i++)
+		if (c2sd_iq_handlers[i].feature != NULL &&
+		    (c2sd_iq_handlers[i].where & H_SERVER))
+			add_feature(q, c2sd_iq_handlers[i].feature);
+	for (i = 0; c2sd_remote_features[i]; i++)
+		add_feature(q, c2sd_remote_features[i]);
+	if (h && h->registration)
+		add_feature(q, NS_REGISTER);
 	iq_reply_result(s, iq, q);
 }
 
@@ -219,20 +229,21 @@ iq_session(struct session *s, struct xnode *iq, struct xnode *p)
 	iq_reply_result(s, iq, NULL);
 }
 
-/* Placeholder until imd owns rosters: an empty roster (RFC 6121 2.1.4)
- * with an empty version; pushes and sets are not supported yet. */
+/* XEP-0012 4: the "last activity" of a server is its uptime; c2sd's own
+ * is the closest thing to the service's that it knows. */
 void
-iq_roster(struct session *s, struct xnode *iq, struct xnode *p)
+iq_last(struct session *s, struct xnode *iq, struct xnode *p)
 {
-	struct xnode *q;
+	struct xnode	*q;
+	char		 buf[32];
 
 	if (!is_get(iq)) {
-		iq_reply_error(s, iq, "cancel", "service-unavailable");
+		iq_reply_error(s, iq, "cancel", "bad-request");
 		return;
 	}
-	if ((q = xnode_new("query", "jabber:iq:roster")) == NULL)
+	if ((q = xnode_new("query", "jabber:iq:last")) == NULL)
 		return;
-	if (xnode_attr(p, "ver") != NULL)
-		xnode_set_attr(q, "ver", "");
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)c2sd_uptime());
+	xnode_set_attr(q, "seconds", buf);
 	iq_reply_result(s, iq, q);
 }

@@ -61,7 +61,7 @@ cb_available(struct conn *c)
 static int
 mech_ok(struct conn *c, const struct mech *m)
 {
-	int tls = c->ssl != NULL && c->tls;
+	int tls = conn_is_secure(c);	/* PLAIN only over TLS */
 
 	if (m->tls_only && !tls)
 		return 0;
@@ -194,7 +194,7 @@ sasl_start(struct conn *c, struct xnode *n)
 	fout_put_u8(f, present ? 1 : 0);
 	fout_put_data(f, ir, irlen);
 	fout_put_str(f, c->peer);
-	fout_put_u8(f, c->ssl && c->tls ? 1 : 0);
+	fout_put_u8(f, conn_is_secure(c) ? 1 : 0);
 	fout_put_data(f, cbx, tls_cb_exporter(c, cbx, sizeof(cbx)));
 	fout_put_data(f, cbe, tls_cb_endpoint(c, cbe, sizeof(cbe)));
 	if (ir) {
@@ -319,7 +319,8 @@ sasl_success(struct conn *c, struct frame *f)
 	c->sasl_corr = 0;
 	conn_authenticated(c);
 	c->state = CS_WAIT_HEADER;	/* RFC 6120 6.4.6: stream restart */
-	xml_stream_reset(c->xs);
+	if (c->xs)	/* BOSH has none: xmpp:restart (XEP-0206 5) */
+		xml_stream_reset(c->xs);
 }
 
 static void

@@ -7,13 +7,16 @@
  * checked (section 8.1: 'from' must be the session's own JID, else
  * invalid-from; 'to' must be a valid JID, else jid-malformed), stamped
  * with the full JID and re-serialized in the jabber:client default
- * namespace before they go to routerd; iqs for the server or the account
- * itself are answered in c2sd_iq.c.  Stanzas from routerd are written to
- * the client unparsed (the fast path); only errors are built here.
+ * namespace before they go to routerd; iqs for the server are answered in
+ * c2sd_iq.c, iqs for the account itself go to imd (docs/imd.md), and so
+ * does broadcast presence (RFF_BROADCAST).  Stanzas from routerd are
+ * written to the client unparsed (the fast path); only errors are built
+ * here.
  *
- * Nothing vanishes silently: a message or iq get/set that cannot reach
- * its session is answered with a stanza error (never a reply to an error,
- * section 8.3.1).
+ * Nothing vanishes silently: a message that cannot reach its client goes
+ * back to routerd with RFF_UNDELIVERED (imd stores it offline), an iq
+ * get/set is answered with a stanza error (never a reply to an error,
+ * section 8.3.1), presence is dropped.
  */
 #include <sys/types.h>
 
@@ -206,6 +209,78 @@ session_error_reply(uint8_t kind, uint8_t stype, const char *xml,
 	xnode_free(n);
 }
 
+/* JID attribute `name` of a serialized stanza, normalized into `out`;
+ * NULL if absent or not a JID. */
+static const char *
+body_jid(const char *xml, size_t len, const char *name, char *out,
+    size_t outlen)
+{
+	struct xnode	*n;
+	const char	*v;
+	int		 rv = -1;
+
+	if ((n = stanza_parse(xml, len)) == NULL)
+		return NULL;
+	if ((v = xnode_attr(n, name)) != NULL)
+		rv = jid_normalize(v, out, outlen);
+	xnode_free(n);
+	return rv == 0 ? out : NULL;
+}
+
+/*
+ * A routed stanza did not reach the client because of the client
+ * (hibernation over, output queue overflow, session gone).  A message goes
+ * back to routerd as it was, with RFF_UNDELIVERED and its original from
+ * and to, and routerd hands it to imd for offline storage (docs/imd.md);
+ * an iq get/set gets the error `cond`; presence is dropped (RFC 6121
+ * 4.x: presence is never stored).  from/to may be NULL: taken from the
+ * body then.
+ */
+void
+session_return_to(uint64_t sess, uint8_t kind, uint8_t stype,
+    const char *from, const char *to, const char *xml, size_t len,
+    const char *cond)
+{
+	char		 fb[JID_MAX + 1], tb[JID_MAX + 1];
+	struct fout	*f;
+
+	if (kind != RK_MESSAGE) {
+		session_error_reply(kind, stype, xml, len, cond, sess);
+		return;
+	}
+	if (from == NULL)
+		from = body_jid(xml, len, "from", fb, sizeof(fb));
+	if (to == NULL)
+		to = body_jid(xml, len, "to", tb, sizeof(tb));
+	if (from == NULL || to == NULL ||
+	    (f = fout_stanza(kind, stype, from, to, xml, len)) == NULL) {
+		log_warnx("undeliverable message for %s dropped",
+		    to ? to : "(no to)");
+		return;
+	}
+	f->hdr.session = sess;
+	f->hdr.flags |= RFF_UNDELIVERED;
+	if (link_send(daemon_link, f) == -1)
+		log_warnx("undeliverable message for %s: link full, dropped",
+		    to);
+}
+
+/* The same for a stanza that was on its way to session `s`: a message
+ * with no 'to' (sent to oneself) was for this session. */
+void
+session_return(struct session *s, uint8_t kind, uint8_t stype,
+    const char *xml, size_t len, const char *cond)
+{
+	char		 tb[JID_MAX + 1];
+	const char	*to = NULL;
+
+	if (s && kind == RK_MESSAGE &&
+	    (to = body_jid(xml, len, "to", tb, sizeof(tb))) == NULL)
+		to = s->full;
+	session_return_to(s ? s->id : 0, kind, stype, NULL, to, xml, len,
+	    cond);
+}
+
 /* Serialize `n` and deliver it to the session's client. */
 void
 session_deliver_node(struct session *s, struct xnode *n)
@@ -248,16 +323,16 @@ session_write(struct session *s, uint8_t kind, uint8_t stype,
 {
 	if (s->conn && s->conn->state == CS_CLOSING) {
 		/* our </stream:stream> is out: nothing more may follow */
-		session_error_reply(kind, stype, xml, len,
-		    "service-unavailable", s->id);
+		session_return(s, kind, stype, xml, len,
+		    "service-unavailable");
 		return;
 	}
 	if (s->conn == NULL) {
 		if (s->sm && s->nunacked < c2sd_conf.sm_max_unacked)
 			sm_sent(s, kind, stype, xml, len);
 		else
-			session_error_reply(kind, stype, xml, len,
-			    "service-unavailable", s->id);
+			session_return(s, kind, stype, xml, len,
+			    "service-unavailable");
 		return;
 	}
 	conn_write_stanza(s->conn, kind, stype, xml, len);
@@ -444,6 +519,29 @@ session_bound(struct frame *f)
 	stream_replay_pending(c);
 }
 
+/* The account `j` is gone (XEP-0077 3.2): every session of it here but
+ * `keep` ends with a stream error; hibernating ones end now. */
+void
+session_close_account(const struct jid *j, const struct session *keep,
+    const char *cond, const char *text)
+{
+	struct session	*s, *next;
+	size_t		 i;
+
+	sessions_init();
+	for (i = 0; i < C2SD_SESSION_BUCKETS; i++)
+		for (s = TAILQ_FIRST(&sessions.b[i]); s; s = next) {
+			next = TAILQ_NEXT(s, hash_entry);
+			if (s == keep || s->state == SS_BINDING ||
+			    !jid_bare_equal(&s->jid, j))
+				continue;
+			if (s->conn)
+				conn_stream_error(s->conn, cond, text);
+			else
+				session_end(s, 1);
+		}
+}
+
 /* The same full JID logged in elsewhere (RFC 6120 7.7.2.2, "replace"):
  * routerd has already moved the route, so no unbind. */
 void
@@ -505,19 +603,27 @@ presence_priority(struct xnode *n)
 	return v < -128 ? -128 : v > 127 ? 127 : (int8_t)v;
 }
 
+static void route_out(struct session *, struct xnode *, uint8_t, uint8_t,
+	    const char *, uint16_t);
+
+/* Presence without 'to' (RFC 6121 4.2, 4.4, 4.5): routerd's session state
+ * first (SESSION_PRESENCE), then the stanza itself, marked RFF_BROADCAST
+ * and addressed to the sender's bare JID, for imd to broadcast. */
 static void
 broadcast_presence(struct session *s, struct xnode *n, uint8_t stype)
 {
 	struct fout *f;
 
 	if (stype != RS_AVAILABLE && stype != RS_UNAVAILABLE)
-		return;	/* subscriptions need a 'to' */
+		return;	/* subscriptions and probes need a 'to' */
 	s->available = stype == RS_AVAILABLE;
-	f = fout_new(RF_SESSION_PRESENCE, s->full, NULL);
+	if ((f = fout_new(RF_SESSION_PRESENCE, s->full, NULL)) == NULL)
+		return;
 	f->hdr.session = s->id;
 	fout_put_u8(f, (uint8_t)presence_priority(n));
 	fout_put_u8(f, s->available ? 1 : 0);
 	(void)link_send(daemon_link, f);
+	route_out(s, n, RK_PRESENCE, stype, s->bare, RFF_BROADCAST);
 }
 
 static void
@@ -535,9 +641,13 @@ route_out(struct session *s, struct xnode *n, uint8_t kind, uint8_t stype,
 		return;
 	}
 	f = fout_stanza(kind, stype, s->full, to, b.data, b.len);
+	xbuf_free(&b);
+	if (f == NULL) {
+		client_error(s, n, "internal-server-error");
+		return;
+	}
 	f->hdr.session = s->id;
 	f->hdr.flags |= flags;
-	xbuf_free(&b);
 	if (link_send(daemon_link, f) == -1)
 		client_error(s, n, "resource-constraint");
 }
@@ -574,15 +684,36 @@ iq_valid(struct xnode *n, uint8_t stype)
 	return (p = xnode_first_elem(n)) != NULL && xnode_next_elem(p) == NULL;
 }
 
+/* An iq to the account itself (no 'to', or the user's own bare JID):
+ * the few that are about the stream or the server are ours, pubsub goes
+ * to pepd (RFF_PEP), the rest to imd, with 'to' = the bare JID in the
+ * header (the body keeps what the client wrote). */
+static void
+iq_account(struct session *s, struct xnode *n, uint8_t stype, int have_to)
+{
+	struct xnode *p = xnode_first_elem(n);
+
+	if (stype != RS_GET && stype != RS_SET)
+		return;	/* a result or error for us: nothing waits for it */
+	if (!have_to && p && p->ns && handler_find(p->ns, p->name, H_NOTO)) {
+		iq_local(s, n, H_NOTO);
+		return;
+	}
+	if (p && p->ns && strncmp(p->ns, "http://jabber.org/protocol/pubsub",
+	    33) == 0) {
+		route_out(s, n, RK_IQ, stype, s->bare, RFF_PEP);
+		return;
+	}
+	route_out(s, n, RK_IQ, stype, s->bare, 0);
+}
+
 static void
 route_local(struct session *s, struct xnode *n, uint8_t kind, uint8_t stype,
     struct jid *to, int have_to)
 {
-	struct xnode *p;
-
 	if (!have_to) {
 		if (kind == RK_IQ)
-			iq_local(s, n, H_SERVER | H_ACCOUNT);
+			iq_account(s, n, stype, 0);
 		else if (kind == RK_PRESENCE)
 			broadcast_presence(s, n, stype);
 		else	/* RFC 6120 10.3.1: as if to the bare JID */
@@ -596,15 +727,7 @@ route_local(struct session *s, struct xnode *n, uint8_t kind, uint8_t stype,
 			client_error(s, n, "service-unavailable");
 		return;	/* presence to the server: nothing to do */
 	}
-	/* iq to the account's own bare JID: pubsub (PEP) goes to pepd, the
-	 * rest is ours */
-	p = xnode_first_elem(n);
-	if (p && p->ns && strncmp(p->ns, "http://jabber.org/protocol/pubsub",
-	    33) == 0) {
-		route_out(s, n, kind, stype, s->bare, RFF_PEP);
-		return;
-	}
-	iq_local(s, n, H_ACCOUNT);
+	iq_account(s, n, stype, 1);
 }
 
 void
@@ -663,8 +786,8 @@ session_routed_stanza(struct frame *f)
 
 	frame_get_rest(f, &body, &len);
 	if (s == NULL || s->state == SS_BINDING) {
-		session_error_reply(f->hdr.kind, f->hdr.stype,
-		    (const char *)body, len, "service-unavailable", 0);
+		session_return_to(0, f->hdr.kind, f->hdr.stype, f->from, f->to,
+		    (const char *)body, len, "service-unavailable");
 		return;
 	}
 	session_deliver(s, f->hdr.kind, f->hdr.stype, f->from,

@@ -10,8 +10,9 @@
  * leaves the session hibernating for sm-hibernate seconds: routerd keeps
  * the route, stanzas are kept, <resume/> on a new authenticated stream of
  * the same account moves the session there and resends what was not
- * acknowledged.  When hibernation expires, kept messages and iq requests
- * are answered with an error (offline storage in imd is the later step).
+ * acknowledged.  When hibernation expires, kept messages go back to
+ * routerd marked RFF_UNDELIVERED (imd stores them offline) and kept iq
+ * requests are answered with an error.
  *
  * CSI: while the client says <inactive/>, presence is held (the latest
  * per sender, at most C2SD_MAX_HELD_PRESENCE senders) and flushed before
@@ -169,8 +170,8 @@ sm_sent(struct session *s, uint8_t kind, uint8_t stype, const char *xml,
 	struct unacked *u;
 
 	if ((u = malloc(sizeof(*u) + len)) == NULL) {
-		session_error_reply(kind, stype, xml, len,
-		    "resource-constraint", s->id);
+		session_return(s, kind, stype, xml, len,
+		    "resource-constraint");
 		return;
 	}
 	u->kind = kind;
@@ -319,7 +320,8 @@ sm_resume_request(struct conn *c, struct xnode *n)
 	    s->full, c->peer);
 }
 
-/* Kept messages and iq requests get an error reply; the rest goes. */
+/* Kept messages go to imd's offline storage, iq requests get an error
+ * reply, the rest goes (session_return). */
 void
 sm_bounce_unacked(struct session *s)
 {
@@ -327,8 +329,8 @@ sm_bounce_unacked(struct session *s)
 
 	while ((u = TAILQ_FIRST(&s->unacked)) != NULL) {
 		TAILQ_REMOVE(&s->unacked, u, entry);
-		session_error_reply(u->kind, u->stype, u->data, u->len,
-		    "service-unavailable", s->id);
+		session_return(s, u->kind, u->stype, u->data, u->len,
+		    "service-unavailable");
 		free(u);
 	}
 	s->nunacked = 0;

@@ -41,9 +41,15 @@ stream_send_header(struct conn *c, const char *to)
 	struct xbuf b;
 
 	c2sd_random_hex(c->stream_id, C2SD_STREAM_ID_LEN);
+	c->hdr_sent = 1;
+	if (c->proto == CP_BOSH)
+		return;	/* XEP-0206: the session's <body/> is the header */
 	xbuf_init(&b);
-	xbuf_adds(&b, "<?xml version='1.0'?><stream:stream xmlns='"
-	    XMLNS_CLIENT "' xmlns:stream='" XMLNS_STREAM "' id='");
+	if (c->proto == CP_WS)	/* RFC 7395 3.3.2 */
+		xbuf_adds(&b, "<open xmlns='" XMLNS_FRAMING "' id='");
+	else
+		xbuf_adds(&b, "<?xml version='1.0'?><stream:stream xmlns='"
+		    XMLNS_CLIENT "' xmlns:stream='" XMLNS_STREAM "' id='");
 	xbuf_adds(&b, c->stream_id);
 	xbuf_adds(&b, "'");
 	if (c->host) {
@@ -56,11 +62,11 @@ stream_send_header(struct conn *c, const char *to)
 		xbuf_add_attr(&b, to);
 		xbuf_adds(&b, "'");
 	}
-	xbuf_adds(&b, " version='1.0' xml:lang='en'>");
+	xbuf_adds(&b, c->proto == CP_WS ? " version='1.0' xml:lang='en'/>" :
+	    " version='1.0' xml:lang='en'>");
 	if (!b.failed)
 		conn_write(c, b.data, b.len);
 	xbuf_free(&b);
-	c->hdr_sent = 1;
 }
 
 void
@@ -74,7 +80,8 @@ stream_send_features(struct conn *c)
 		conn_destroy(c);
 		return;
 	}
-	if (c->ssl == NULL && c2sd_conf.require_tls)
+	if (!conn_is_secure(c) && c2sd_conf.require_tls &&
+	    c->proto == CP_XMPP)
 		feature_starttls(c, f);	/* nothing else before TLS */
 	else
 		for (i = 0; c2sd_stream_features[i].name; i++)
@@ -96,8 +103,9 @@ feature_starttls(struct conn *c, struct xnode *f)
 	struct xnode	*n;
 	struct host	*h = c->host;
 
-	if (c->ssl != NULL || h == NULL || h->ctx == NULL)
-		return;
+	if (c->ssl != NULL || h == NULL || h->ctx == NULL ||
+	    c->proto != CP_XMPP)
+		return;	/* over HTTP, TLS is the web server's business */
 	n = xnode_add_child(f, "starttls", NS_TLS);
 	if (n && c2sd_conf.require_tls)
 		xnode_add_child(n, "required", NS_TLS);
@@ -120,6 +128,22 @@ feature_session(struct conn *c, struct xnode *f)
 	if (c->user[0] && c->session == NULL &&
 	    (n = xnode_add_child(f, "session", NS_SESSION)) != NULL)
 		xnode_add_child(n, "optional", NS_SESSION);
+}
+
+/* RFC 6121 3.4.1: imd honours subscription pre-approvals. */
+void
+feature_preapproval(struct conn *c, struct xnode *f)
+{
+	if (c->user[0] && c->session == NULL)
+		xnode_add_child(f, "sub", NS_PREAPPROVAL);
+}
+
+/* RFC 6121 2.6.1: imd keeps roster versions. */
+void
+feature_rosterver(struct conn *c, struct xnode *f)
+{
+	if (c->user[0] && c->session == NULL)
+		xnode_add_child(f, "ver", NS_ROSTERVER);
 }
 
 static int
@@ -157,8 +181,10 @@ cb_stream_open(void *arg, const struct xnode *hdr)
 	else
 		from = fromn;
 	stream_send_header(c, from);
-	if (strcmp(hdr->name, "stream") != 0 || hdr->ns == NULL ||
-	    strcmp(hdr->ns, XMLNS_STREAM) != 0) {
+	if (hdr->ns == NULL || (c->proto == CP_WS ?
+	    strcmp(hdr->ns, XMLNS_FRAMING) != 0 :
+	    (strcmp(hdr->name, "stream") != 0 ||
+	    strcmp(hdr->ns, XMLNS_STREAM) != 0))) {
 		conn_stream_error(c, "invalid-namespace", NULL);
 		return;
 	}
@@ -178,7 +204,7 @@ static void
 starttls_request(struct conn *c, struct xnode *n)
 {
 	if (c->ssl != NULL || c->host == NULL || c->host->ctx == NULL ||
-	    strcmp(n->name, "starttls") != 0) {
+	    c->proto != CP_XMPP || strcmp(n->name, "starttls") != 0) {
 		/* section 5.4.2.2: failure, then close */
 		conn_writes(c, "<failure xmlns='" NS_TLS "'/>");
 		conn_close(c);
@@ -187,7 +213,7 @@ starttls_request(struct conn *c, struct xnode *n)
 	c->starttls_pending = 1;
 }
 
-/* Before authentication: STARTTLS and SASL only. */
+/* Before authentication: STARTTLS, SASL and XEP-0077 registration. */
 static void
 negotiate_unauth(struct conn *c, struct xnode *n)
 {
@@ -195,7 +221,7 @@ negotiate_unauth(struct conn *c, struct xnode *n)
 		starttls_request(c, n);
 		return;
 	}
-	if (c->ssl == NULL && c2sd_conf.require_tls) {
+	if (!conn_is_secure(c) && c2sd_conf.require_tls) {
 		conn_stream_error(c, "policy-violation",
 		    "STARTTLS is required");
 		return;
@@ -204,6 +230,8 @@ negotiate_unauth(struct conn *c, struct xnode *n)
 		sasl_client_element(c, n);
 		return;
 	}
+	if (register_unauth(c, n) == 0)
+		return;
 	conn_stream_error(c, "not-authorized", NULL);	/* section 4.9.3.12 */
 }
 

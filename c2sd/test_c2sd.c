@@ -2,8 +2,10 @@
  * test_c2sd.c - unit tests (cmocka) for the parts of c2sd that need no
  * client connection: configuration keys, stanza classification, error
  * stanzas, frame bodies in the jabber:client default namespace, the
- * handler table, and the error replies c2sd sends to routerd for stanzas
- * it cannot deliver (read back from a real link over a socketpair).
+ * handler table, the per-address registration limit, and the frames c2sd
+ * sends to routerd (read back from a real link over a socketpair): error
+ * replies and RFF_UNDELIVERED returns for stanzas it cannot deliver,
+ * broadcast presence, iqs for the account routed to imd, stream features.
  *
  * Built with -DC2SD_NO_MAIN and every other c2sd source; the end-to-end
  * behaviour is tested against a running suite (docs/c2sd.md, "Testing").
@@ -15,6 +17,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -52,6 +55,13 @@ test_configure(void **state)
 	v[0] = "Example.ORG";
 	assert_int_equal(c2sd_configure("host", 1, v), 0);
 	assert_non_null(host_find("example.org"));
+	assert_false(host_find("example.org")->registration);
+	v[0] = "reg.example";
+	v[1] = "registration";
+	assert_int_equal(c2sd_configure("host", 2, v), 0);
+	assert_true(host_find("reg.example")->registration);
+	v[1] = "sometimes";
+	assert_int_equal(c2sd_configure("host", 2, v), -1);
 	/* the key text handed to us is wiped once copied */
 	v[0] = "example.org";
 	v[1] = key;
@@ -135,21 +145,39 @@ static void
 test_handlers(void **state)
 {
 	const struct iq_handler *h;
+	size_t			 i;
+	int			 found = 0;
 
 	h = handler_find("http://jabber.org/protocol/disco#info", "query",
 	    H_SERVER);
 	assert_non_null(h);
 	assert_ptr_equal(h->fn, iq_disco_info);
-	assert_null(handler_find("jabber:iq:roster", "query", H_SERVER));
-	assert_non_null(handler_find("jabber:iq:roster", "query", H_ACCOUNT));
+	/* the account's iqs are imd's (docs/imd.md) */
+	assert_null(handler_find("jabber:iq:roster", "query", H_SERVER |
+	    H_NOTO));
+	assert_null(handler_find("vcard-temp", "vCard", H_SERVER | H_NOTO));
+	assert_null(handler_find("http://jabber.org/protocol/disco#info",
+	    "query", H_NOTO));
+	/* no 'to': only the stream's and the server's own */
+	assert_non_null(handler_find("urn:xmpp:ping", "ping", H_NOTO));
+	assert_non_null(handler_find(NS_SESSION, "session", H_NOTO));
+	h = handler_find(NS_REGISTER, "query", H_NOTO);
+	assert_non_null(h);
+	assert_ptr_equal(h->fn, iq_register);
 	assert_null(handler_find("urn:xmpp:ping", "pong", H_SERVER));
-	assert_null(handler_find("jabber:iq:last", "query", H_SERVER |
-	    H_ACCOUNT));
+	assert_null(handler_find("jabber:iq:last", "query", H_NOTO));
+	assert_non_null(handler_find("jabber:iq:last", "query", H_SERVER));
 	/* every advertised feature has a handler, every handler a place */
 	for (h = c2sd_iq_handlers; h->ns; h++) {
 		assert_non_null(h->fn);
 		assert_true(h->where != 0);
 	}
+	/* what imd implements is advertised by the server */
+	for (i = 0; c2sd_remote_features[i]; i++)
+		if (strcmp(c2sd_remote_features[i], "urn:xmpp:mam:2") == 0 ||
+		    strcmp(c2sd_remote_features[i], "msgoffline") == 0)
+			found++;
+	assert_int_equal(found, 2);
 }
 
 /* The link to "routerd" is one end of a socketpair; the test reads the
@@ -215,6 +243,256 @@ test_error_reply(void **state)
 	assert_int_not_equal(read_frame(buf, sizeof(buf), &f), 0);
 }
 
+static void
+test_register_limit(void **state)
+{
+	int i;
+
+	/* C2SD_REG_ATTEMPTS requests per interval, then refused */
+	for (i = 0; i < C2SD_REG_ATTEMPTS; i++)
+		assert_int_equal(register_limit("192.0.2.1"), 0);
+	assert_int_equal(register_limit("192.0.2.1"), -1);
+	/* other addresses are not affected */
+	assert_int_equal(register_limit("192.0.2.2"), 0);
+	/* one account per interval */
+	register_created("192.0.2.2");
+	assert_int_equal(register_limit("192.0.2.2"), -1);
+	/* IPv6: one /64 is one client */
+	register_created("2001:db8:1:2::1");
+	assert_int_equal(register_limit("2001:db8:1:2:ffff::9"), -1);
+	assert_int_equal(register_limit("2001:db8:1:3::1"), 0);
+	/* a v4-mapped address is not the whole ::ffff:0:0/96 */
+	register_created("::ffff:198.51.100.1");
+	assert_int_equal(register_limit("::ffff:198.51.100.2"), 0);
+	/* a flood of addresses evicts old entries, never fails */
+	for (i = 0; i < 3 * C2SD_REG_SLOTS; i++) {
+		char ip[64];
+
+		snprintf(ip, sizeof(ip), "10.0.%d.%d", i / 256, i % 256);
+		assert_int_equal(register_limit(ip), 0);
+	}
+}
+
+static void
+test_undelivered(void **state)
+{
+	static uint8_t	 buf[FRAME_MAX_DEFAULT];
+	const char	 msg[] = "<message from='a@x/r' to='b@x/gone' "
+	    "id='m'><body>x</body></message>";
+	const char	 self[] = "<message from='b@x/r2' id='s'><body>y</body>"
+	    "</message>";
+	const char	 iq[] = "<iq type='get' from='a@x/r' to='b@x/gone' "
+	    "id='i'><q xmlns='urn:q'/></iq>";
+	const char	 pres[] = "<presence from='a@x/r' to='b@x/gone'/>";
+	struct session	 s;
+	struct frame	 f;
+	const uint8_t	*body;
+	size_t		 len;
+
+	link_setup();
+	/* a message goes back as it was, flagged for imd */
+	session_return_to(7, RK_MESSAGE, RS_NORMAL, NULL, NULL, msg,
+	    sizeof(msg) - 1, "service-unavailable");
+	assert_int_equal(read_frame(buf, sizeof(buf), &f), 0);
+	assert_int_equal(f.hdr.type, RF_STANZA);
+	assert_true(f.hdr.flags & RFF_UNDELIVERED);
+	assert_int_equal(f.hdr.session, 7);
+	assert_int_equal(f.hdr.kind, RK_MESSAGE);
+	assert_int_equal(f.hdr.stype, RS_NORMAL);
+	assert_string_equal(f.from, "a@x/r");
+	assert_string_equal(f.to, "b@x/gone");
+	frame_get_rest(&f, &body, &len);
+	assert_int_equal(len, sizeof(msg) - 1);
+	assert_memory_equal(body, msg, len);
+
+	/* with no 'to' in the body, it was for the session's full JID */
+	memset(&s, 0, sizeof(s));
+	s.id = 9;
+	snprintf(s.full, sizeof(s.full), "b@x/r1");
+	session_return(&s, RK_MESSAGE, RS_CHAT, self, sizeof(self) - 1,
+	    "service-unavailable");
+	assert_int_equal(read_frame(buf, sizeof(buf), &f), 0);
+	assert_true(f.hdr.flags & RFF_UNDELIVERED);
+	assert_string_equal(f.from, "b@x/r2");
+	assert_string_equal(f.to, "b@x/r1");
+	assert_int_equal(f.hdr.stype, RS_CHAT);
+
+	/* an iq request gets an error reply, not a return */
+	session_return(&s, RK_IQ, RS_GET, iq, sizeof(iq) - 1,
+	    "service-unavailable");
+	assert_int_equal(read_frame(buf, sizeof(buf), &f), 0);
+	assert_false(f.hdr.flags & RFF_UNDELIVERED);
+	assert_int_equal(f.hdr.stype, RS_ERROR);
+	assert_string_equal(f.to, "a@x/r");
+	/* presence: nothing */
+	session_return(&s, RK_PRESENCE, RS_AVAILABLE, pres, sizeof(pres) - 1,
+	    "service-unavailable");
+	assert_int_not_equal(read_frame(buf, sizeof(buf), &f), 0);
+}
+
+/* A bound session on a connection that never writes to a socket: the
+ * paths tested here only send frames to routerd. */
+static void
+fake_session(struct conn *c, struct session *s)
+{
+	memset(c, 0, sizeof(*c));
+	memset(s, 0, sizeof(*s));
+	s->id = 77;
+	assert_int_equal(jid_parse("u@x/r", 5, &s->jid), 0);
+	snprintf(s->full, sizeof(s->full), "u@x/r");
+	snprintf(s->bare, sizeof(s->bare), "u@x");
+	s->state = SS_BOUND;
+	s->conn = c;
+	TAILQ_INIT(&s->unacked);
+	TAILQ_INIT(&s->held);
+	c->session = s;
+	c->state = CS_ESTABLISHED;
+}
+
+static void
+client_sends(struct conn *c, const char *xml)
+{
+	struct xnode *n = stanza_parse(xml, strlen(xml));
+
+	assert_non_null(n);
+	session_client_stanza(c, n);
+	xnode_free(n);
+}
+
+static void
+test_presence_broadcast(void **state)
+{
+	static uint8_t	 buf[FRAME_MAX_DEFAULT];
+	struct conn	 c;
+	struct session	 s;
+	struct frame	 f;
+	const uint8_t	*body;
+	size_t		 len;
+	uint8_t		 prio, avail;
+
+	link_setup();
+	fake_session(&c, &s);
+	client_sends(&c, "<presence><priority>5</priority></presence>");
+	/* first routerd's session state ... */
+	assert_int_equal(read_frame(buf, sizeof(buf), &f), 0);
+	assert_int_equal(f.hdr.type, RF_SESSION_PRESENCE);
+	assert_int_equal(frame_get_u8(&f, &prio), 0);
+	assert_int_equal(frame_get_u8(&f, &avail), 0);
+	assert_int_equal(prio, 5);
+	assert_int_equal(avail, 1);
+	/* ... then the stanza, for imd to broadcast */
+	assert_int_equal(read_frame(buf, sizeof(buf), &f), 0);
+	assert_int_equal(f.hdr.type, RF_STANZA);
+	assert_true(f.hdr.flags & RFF_BROADCAST);
+	assert_int_equal(f.hdr.kind, RK_PRESENCE);
+	assert_int_equal(f.hdr.stype, RS_AVAILABLE);
+	assert_int_equal(f.hdr.session, 77);
+	assert_string_equal(f.from, "u@x/r");
+	assert_string_equal(f.to, "u@x");
+	frame_get_rest(&f, &body, &len);
+	assert_non_null(memmem(body, len, "<priority>5</priority>", 22));
+	assert_non_null(memmem(body, len, "from='u@x/r'", 12));
+
+	client_sends(&c, "<presence type='unavailable'/>");
+	assert_int_equal(read_frame(buf, sizeof(buf), &f), 0);
+	assert_int_equal(f.hdr.type, RF_SESSION_PRESENCE);
+	assert_int_equal(read_frame(buf, sizeof(buf), &f), 0);
+	assert_true(f.hdr.flags & RFF_BROADCAST);
+	assert_int_equal(f.hdr.stype, RS_UNAVAILABLE);
+
+	/* directed presence is routed by its 'to', not broadcast */
+	client_sends(&c, "<presence to='v@y'/>");
+	assert_int_equal(read_frame(buf, sizeof(buf), &f), 0);
+	assert_int_equal(f.hdr.type, RF_STANZA);
+	assert_false(f.hdr.flags & RFF_BROADCAST);
+	assert_string_equal(f.to, "v@y");
+	/* a subscription request without 'to' goes nowhere */
+	client_sends(&c, "<presence type='subscribe'/>");
+	assert_int_not_equal(read_frame(buf, sizeof(buf), &f), 0);
+}
+
+static void
+test_account_iq(void **state)
+{
+	static uint8_t	 buf[FRAME_MAX_DEFAULT];
+	struct conn	 c;
+	struct session	 s;
+	struct frame	 f;
+
+	link_setup();
+	fake_session(&c, &s);
+	/* roster with no 'to': imd's, addressed to the bare JID */
+	client_sends(&c, "<iq type='get' id='r1'><query "
+	    "xmlns='jabber:iq:roster'/></iq>");
+	assert_int_equal(read_frame(buf, sizeof(buf), &f), 0);
+	assert_int_equal(f.hdr.type, RF_STANZA);
+	assert_int_equal(f.hdr.kind, RK_IQ);
+	assert_int_equal(f.hdr.stype, RS_GET);
+	assert_int_equal(f.hdr.flags, 0);
+	assert_string_equal(f.from, "u@x/r");
+	assert_string_equal(f.to, "u@x");
+	/* disco of one's own bare JID, and vcard: imd's too */
+	client_sends(&c, "<iq type='get' id='d1' to='U@x'><query "
+	    "xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+	assert_int_equal(read_frame(buf, sizeof(buf), &f), 0);
+	assert_string_equal(f.to, "u@x");
+	client_sends(&c, "<iq type='set' id='v1'><vCard "
+	    "xmlns='vcard-temp'/></iq>");
+	assert_int_equal(read_frame(buf, sizeof(buf), &f), 0);
+	assert_int_equal(f.hdr.stype, RS_SET);
+	assert_string_equal(f.to, "u@x");
+	/* PEP is marked for pepd */
+	client_sends(&c, "<iq type='set' id='p1'><pubsub "
+	    "xmlns='http://jabber.org/protocol/pubsub'/></iq>");
+	assert_int_equal(read_frame(buf, sizeof(buf), &f), 0);
+	assert_true(f.hdr.flags & RFF_PEP);
+	assert_string_equal(f.to, "u@x");
+	/* results to us are dropped; iq to another account goes by 'to' */
+	client_sends(&c, "<iq type='result' id='push1'/>");
+	client_sends(&c, "<iq type='get' id='o1' to='w@x'><query "
+	    "xmlns='jabber:iq:version'/></iq>");
+	assert_int_equal(read_frame(buf, sizeof(buf), &f), 0);
+	assert_string_equal(f.to, "w@x");
+	assert_int_not_equal(read_frame(buf, sizeof(buf), &f), 0);
+}
+
+static void
+test_features(void **state)
+{
+	struct conn	 c;
+	struct host	*h;
+	struct xnode	*f;
+	const char	*v[2] = { "feat.example", "registration" };
+
+	assert_int_equal(c2sd_configure("host", 2, v), 0);
+	h = host_find("feat.example");
+	memset(&c, 0, sizeof(c));
+	c.host = h;
+	f = xnode_new("features", XMLNS_STREAM);
+	feature_register(&c, f);	/* before TLS: never */
+	assert_null(xnode_first_elem(f));
+	c.ssl = (SSL *)&c;	/* only compared with NULL */
+	c.tls = 1;
+	feature_register(&c, f);
+	assert_non_null(xnode_child(f, "register", NS_REGISTER_FEATURE));
+	xnode_free(f);
+	h->registration = 0;
+	f = xnode_new("features", XMLNS_STREAM);
+	feature_register(&c, f);
+	assert_null(xnode_first_elem(f));
+	/* after authentication: pre-approval and roster versioning */
+	feature_preapproval(&c, f);
+	assert_null(xnode_first_elem(f));
+	snprintf(c.user, sizeof(c.user), "u");
+	feature_register(&c, f);
+	feature_preapproval(&c, f);
+	feature_rosterver(&c, f);
+	assert_non_null(xnode_child(f, "sub", NS_PREAPPROVAL));
+	assert_non_null(xnode_child(f, "ver", NS_ROSTERVER));
+	assert_null(xnode_child(f, "register", NULL));
+	xnode_free(f);
+}
+
 int
 main(void)
 {
@@ -225,6 +503,11 @@ main(void)
 		cmocka_unit_test(test_make_error),
 		cmocka_unit_test(test_handlers),
 		cmocka_unit_test(test_error_reply),
+		cmocka_unit_test(test_register_limit),
+		cmocka_unit_test(test_undelivered),
+		cmocka_unit_test(test_presence_broadcast),
+		cmocka_unit_test(test_account_iq),
+		cmocka_unit_test(test_features),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

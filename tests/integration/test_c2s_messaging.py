@@ -115,18 +115,25 @@ def test_iq_to_absent_resource_is_service_unavailable(inst):
     xu.run(go())
 
 
-def test_message_to_offline_user_is_service_unavailable(inst):
+def test_message_to_offline_user_is_stored_and_delivered_at_login(inst):
+    """No available resource: imd stores the message (XEP-0160) instead of
+    bouncing it, and delivers it with a delay stamp (XEP-0203) at login."""
     async def go():
         a = await xu.login(inst, "alice", PW)
         try:
             a.send_message(mto=inst.jid("dave"), mbody="are you there?",
                            mtype="chat")
-            m = await a.next_message()
-            assert m["type"] == "error", str(m)
-            assert error_of(m) == ("cancel", "service-unavailable"), str(m)
-            assert str(m["from"]) == inst.jid("dave")
+            await a.no_message(wait=1.0)    # no error comes back
         finally:
             await a.close()
+        d = await xu.login(inst, "dave", PW)
+        try:
+            m = await d.next_message(timeout=10)
+            assert m["body"] == "are you there?", str(m)
+            assert str(m["from"]).startswith(inst.jid("alice")), str(m)
+            assert "urn:xmpp:delay" in str(m), str(m)
+        finally:
+            await d.close()
     xu.run(go())
 
 

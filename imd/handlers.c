@@ -1,0 +1,86 @@
+/*
+ * handlers.c - imd's iq table: the namespace of an iq's payload picks the
+ * handler, and the same table lists the features an account advertises
+ * in service discovery (XEP-0030), so the two cannot disagree.
+ *
+ * Called by imd.c for every iq addressed to a local bare JID.  Results
+ * and errors (answers to imd's own roster pushes) end here silently;
+ * an iq get/set with no handler, or one its handler declines, is answered
+ * service-unavailable (RFC 6120 8.3.3.19, RFC 6121 2.1.5).
+ */
+#include <string.h>
+
+#include "imd.h"
+#include "log.h"
+
+const struct imd_iq_handler imd_iq_handlers[] = {
+	{ NS_ROSTER, "query", imd_roster_iq, NULL },
+	{ NS_MAM, NULL, imd_mam_iq, NS_MAM },
+	{ NS_CARBONS, NULL, imd_carbons_iq, NULL },
+	{ NS_BLOCKING, NULL, imd_blocking_iq, NULL },
+	{ NS_VCARD, "vCard", imd_vcard_iq, NS_VCARD },
+	{ NS_PRIVATE, "query", imd_private_iq, NULL },
+	{ NS_LAST, "query", imd_last_iq, NS_LAST },
+	{ NS_DISCO_INFO, "query", imd_disco_iq, NS_DISCO_INFO },
+	{ NS_DISCO_ITEMS, "query", imd_disco_iq, NS_DISCO_ITEMS },
+	{ NULL, NULL, NULL, NULL }
+};
+
+void
+imd_iq(struct imd_stanza *s)
+{
+	const struct imd_iq_handler	*h;
+	struct xnode			*p;
+	uint8_t				 st = imd_stype(s->x);
+
+	if (st != RS_GET && st != RS_SET)
+		return;
+	/* RFC 6120 8.2.3: a get or set has exactly one payload. */
+	if ((p = xnode_first_elem(s->x)) == NULL ||
+	    xnode_next_elem(p) != NULL) {
+		imd_reply_error(s, "modify", "bad-request");
+		return;
+	}
+	for (h = imd_iq_handlers; h->ns != NULL; h++)
+		if (strcmp(p->ns, h->ns) == 0 &&
+		    (h->elem == NULL || strcmp(p->name, h->elem) == 0)) {
+			if (h->fn(s) == 0)
+				return;
+			break;
+		}
+	imd_reply_error(s, "cancel", "service-unavailable");
+}
+
+/* XEP-0030 section 3.1 on an account: identity account/registered and the
+ * table's features; items (PEP nodes) belong to pepd, so none here. */
+int
+imd_disco_iq(struct imd_stanza *s)
+{
+	const struct imd_iq_handler	*h;
+	struct xnode			*p = xnode_first_elem(s->x), *q, *c;
+	const char			*node;
+	int				 info;
+
+	if (imd_stype(s->x) != RS_GET || p == NULL)
+		return -1;
+	info = strcmp(p->ns, NS_DISCO_INFO) == 0;
+	node = xnode_attr(p, "node");
+	if (info && node != NULL) {
+		imd_reply_error(s, "cancel", "item-not-found");
+		return 0;
+	}
+	if ((q = xnode_new("query", p->ns)) == NULL)
+		return -1;
+	if (node != NULL)
+		xnode_set_attr(q, "node", node);
+	if (info && (c = xnode_add_child(q, "identity", NULL)) != NULL) {
+		xnode_set_attr(c, "category", "account");
+		xnode_set_attr(c, "type", "registered");
+	}
+	for (h = imd_iq_handlers; info && h->ns != NULL; h++)
+		if (h->feature != NULL &&
+		    (c = xnode_add_child(q, "feature", NULL)) != NULL)
+			xnode_set_attr(c, "var", h->feature);
+	imd_reply_result(s, q);
+	return 0;
+}

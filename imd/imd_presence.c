@@ -1,0 +1,363 @@
+/*
+ * imd_presence.c - presence (RFC 6121 section 4): broadcast of a user's
+ * presence to its subscribers and own resources, probes at initial
+ * presence, directed presence and the unavailable presence every ended
+ * session owes to those who saw it available, answers to inbound probes.
+ *
+ * Called by imd.c for presence stanzas that are not subscription requests
+ * (those go to imd_subscription.c), and by imd_session.c when a session
+ * ends without unavailable presence (imd_presence_gone).
+ *
+ * Local contacts are served from the session mirror directly: a probe to a
+ * local contact is answered here from that contact's imd_res, and presence
+ * for a local contact is delivered to its resources without a round trip
+ * through routerd.  Remote contacts get stanzas through imd_send().
+ * Blocking (XEP-0191 section 3.4): no presence flows in either direction
+ * between a user and a JID it blocked.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imd.h"
+#include "log.h"
+
+struct bcast {
+	const char	*owner;		/* the user's bare JID */
+	struct imd_res	*res;		/* the resource whose presence moves */
+	struct xnode	*x;
+};
+
+static int
+priority_of(const struct xnode *x)
+{
+	struct xnode	*p;
+	char		*t, *end;
+	long		 v = 0;
+
+	if ((p = imd_child(x, "priority")) != NULL &&
+	    (t = xnode_text(p)) != NULL) {
+		v = strtol(t, &end, 10);
+		if (end == t)
+			v = 0;
+		free(t);
+	}
+	return v < -128 ? -128 : v > 127 ? 127 : (int)v;
+}
+
+/* Neither side has blocked the other. */
+static int
+may_see(const char *a_bare, const char *b_bare)
+{
+	return !imd_is_blocked(a_bare, b_bare) &&
+	    !(imd_is_local_jid(b_bare) && imd_is_blocked(b_bare, a_bare));
+}
+
+void
+imd_presence_deliver(const char *from, const char *to, struct xnode *x)
+{
+	struct imd_res	*r;
+
+	if (strchr(to, '/') != NULL) {
+		if ((r = imd_res_find(to)) != NULL)
+			(void)imd_send(from, r->full, x);
+		return;
+	}
+	for (r = imd_res_list(to); r != NULL; r = r->next)
+		if (r->available)
+			(void)imd_send(from, r->full, x);
+}
+
+/* To any JID: local ones directly, remote ones through routerd. */
+static void
+presence_route(const char *from, const char *to, struct xnode *x)
+{
+	if (imd_is_local_jid(to))
+		imd_presence_deliver(from, to, x);
+	else
+		(void)imd_send(from, to, x);
+}
+
+static struct xnode *
+presence_new(const char *type, int priority)
+{
+	struct xnode	*y, *p;
+	char		 num[8];
+
+	if ((y = xnode_new("presence", NULL)) == NULL)
+		return NULL;
+	if (type != NULL)
+		xnode_set_attr(y, "type", type);
+	else if (priority != 0 &&
+	    (p = xnode_add_child(y, "priority", NULL)) != NULL) {
+		snprintf(num, sizeof(num), "%d", priority);
+		xnode_add_text(p, num, strlen(num));
+	}
+	return y;
+}
+
+/* `r`'s current presence to `to`: its last stanza, or after a restart
+ * (no stanza known) a bare available presence with its priority. */
+static void
+send_res_presence(struct imd_res *r, const char *to, int unavailable)
+{
+	struct xnode	*y = NULL;
+
+	if (!unavailable && r->presence != NULL) {
+		presence_route(r->full, to, r->presence);
+		return;
+	}
+	if ((y = presence_new(unavailable ? "unavailable" : NULL,
+	    r->priority)) != NULL)
+		presence_route(r->full, to, y);
+	xnode_free(y);
+}
+
+void
+imd_presence_send_all(const char *owner, const char *to, int unavailable)
+{
+	struct imd_res	*r;
+
+	for (r = imd_res_list(owner); r != NULL; r = r->next)
+		if (r->available)
+			send_res_presence(r, to, unavailable);
+}
+
+/* RFC 6121 4.2.2, 4.4.2, 4.5.2: to every contact with sub from/both. */
+static int
+bc_subscriber(const struct imd_item *it, void *arg)
+{
+	struct bcast	*b = arg;
+
+	if ((it->sub == IMD_SUB_FROM || it->sub == IMD_SUB_BOTH) &&
+	    may_see(b->owner, it->jid))
+		presence_route(b->res->full, it->jid, b->x);
+	return 0;
+}
+
+/* RFC 6121 4.2.2: probe every contact with sub to/both; a local one is
+ * answered at once from its resources (4.3.2). */
+static int
+bc_probe(const struct imd_item *it, void *arg)
+{
+	struct bcast	*b = arg;
+	struct imd_res	*r;
+	struct xnode	*y;
+
+	if ((it->sub != IMD_SUB_TO && it->sub != IMD_SUB_BOTH) ||
+	    !may_see(b->owner, it->jid))
+		return 0;
+	if (!imd_is_local_jid(it->jid)) {
+		/* 4.3.1: the probe comes from the user's bare JID. */
+		if ((y = presence_new("probe", 0)) != NULL)
+			(void)imd_send(b->owner, it->jid, y);
+		xnode_free(y);
+		return 0;
+	}
+	if (!imd_roster_shares_presence(it->jid, b->owner))
+		return 0;
+	for (r = imd_res_list(it->jid); r != NULL; r = r->next)
+		if (r->available)
+			send_res_presence(r, b->res->full, 0);
+	return 0;
+}
+
+static void
+own_resources(struct imd_res *res, const char *owner, struct xnode *x,
+    int self)
+{
+	struct imd_res	*r;
+
+	for (r = imd_res_list(owner); r != NULL; r = r->next)
+		if (r->available && (self || r != res))
+			(void)imd_send(res->full, r->full, x);
+}
+
+static void
+initial_presence(struct imd_res *res, const char *owner, struct bcast *b)
+{
+	struct imd_res	*r;
+
+	(void)imd_roster_each(owner, bc_probe, b);
+	/* The user's other resources, so the new one sees them. */
+	for (r = imd_res_list(owner); r != NULL; r = r->next)
+		if (r != res && r->available)
+			send_res_presence(r, res->full, 0);
+	/* RFC 6121 3.1.3: requests that waited for the user to come online. */
+	imd_pending_flush(res, owner);
+}
+
+/* XEP-0153 section 4.2: the server may add the avatar hash the client
+ * left out, so every contact sees the current one. */
+static void
+stamp_photo(const char *owner, struct xnode *x)
+{
+	struct xnode	*u, *p;
+	char		 hash[64];
+
+	if (xnode_child(x, "x", NS_VCARD_UPDATE) != NULL)
+		return;
+	imd_vcard_photo_hash(owner, hash, sizeof(hash));
+	if (hash[0] == '\0' ||
+	    (u = xnode_add_child(x, "x", NS_VCARD_UPDATE)) == NULL)
+		return;
+	if ((p = xnode_add_child(u, "photo", NULL)) != NULL)
+		xnode_add_text(p, hash, strlen(hash));
+}
+
+static void
+broadcast_available(struct imd_res *res, const char *owner, struct xnode *x)
+{
+	struct bcast	 b = { owner, res, x };
+	struct xnode	*y;
+	int		 initial = res->presence == NULL;
+	int		 oldprio = res->priority;
+
+	stamp_photo(owner, x);
+	if ((y = xnode_dup(x)) == NULL)
+		return;
+	xnode_set_attr(y, "to", NULL);
+	xnode_free(res->presence);
+	res->presence = y;
+	res->priority = priority_of(x);
+	res->available = 1;
+	res->interested = 1;
+	(void)imd_roster_each(owner, bc_subscriber, &b);
+	own_resources(res, owner, x, 1);
+	if (initial)
+		initial_presence(res, owner, &b);
+	/* XEP-0160: offline messages go to the first resource that can take
+	 * bare-JID messages (RFC 6121 8.5.2.1.1: non-negative priority). */
+	if (res->priority >= 0 && (initial || oldprio < 0))
+		imd_offline_flush(res);
+}
+
+static void
+broadcast_unavailable(struct imd_res *res, const char *owner, struct xnode *x)
+{
+	struct bcast	 b = { owner, res, x };
+	struct imd_res	*r;
+	struct xnode	*st;
+	char		*text = NULL;
+	size_t		 i;
+
+	if (res->presence == NULL && !res->available)
+		return;		/* nobody saw it available */
+	res->available = 0;
+	xnode_free(res->presence);
+	res->presence = NULL;
+	(void)imd_roster_each(owner, bc_subscriber, &b);
+	/* RFC 6121 4.6.3: those that got directed presence hear it ended. */
+	for (i = 0; i < res->ndirected; i++)
+		presence_route(res->full, res->directed[i], x);
+	imd_res_directed_clear(res);
+	own_resources(res, owner, x, 0);
+	for (r = imd_res_list(owner); r != NULL; r = r->next)
+		if (r->available)
+			return;
+	if ((st = imd_child(x, "status")) != NULL)
+		text = xnode_text(st);
+	imd_last_set(owner, text != NULL ? text : "");
+	free(text);
+}
+
+void
+imd_presence_gone(struct imd_res *res)
+{
+	struct xnode	*x;
+	char		 owner[JID_MAX + 1];
+
+	if (imd_bare(res->full, owner, sizeof(owner)) == -1 ||
+	    (x = presence_new("unavailable", 0)) == NULL)
+		return;
+	broadcast_unavailable(res, owner, x);
+	xnode_free(x);
+}
+
+/* RFC 6121 4.6: directed presence, remembered for the unavailable one. */
+static void
+directed(struct imd_res *res, const char *owner, struct imd_stanza *s,
+    uint8_t st)
+{
+	char	to_bare[JID_MAX + 1];
+
+	if (imd_bare(s->to_s, to_bare, sizeof(to_bare)) == -1 ||
+	    (imd_is_local_jid(to_bare) && !may_see(owner, to_bare)))
+		return;
+	if (st == RS_AVAILABLE &&
+	    !imd_roster_shares_presence(owner, to_bare))
+		(void)imd_res_directed_add(res, s->to_s);
+	else if (st == RS_UNAVAILABLE)
+		imd_res_directed_del(res, s->to_s);
+	presence_route(res->full, s->to_s, s->x);
+}
+
+void
+imd_presence_outbound(struct imd_stanza *s)
+{
+	struct imd_res	*res;
+	uint8_t		 st = imd_stype(s->x);
+	char		 owner[JID_MAX + 1];
+	int		 broadcast;
+
+	if (s->from.resource[0] == '\0' ||
+	    imd_bare(s->from_s, owner, sizeof(owner)) == -1 ||
+	    (res = imd_res_touch(s->from_s, s->f->hdr.session)) == NULL) {
+		log_debug("presence from %s ignored", s->from_s);
+		return;
+	}
+	broadcast = (s->f->hdr.flags & RFF_BROADCAST) ||
+	    (xnode_attr(s->x, "to") == NULL && strcmp(s->to_s, owner) == 0);
+	if (broadcast) {
+		if (st == RS_AVAILABLE)
+			broadcast_available(res, owner, s->x);
+		else if (st == RS_UNAVAILABLE)
+			broadcast_unavailable(res, owner, s->x);
+		return;
+	}
+	/* RFC 6121 4.3.1: probes are the server's business, not a client's. */
+	if (st == RS_PROBE)
+		return;
+	directed(res, owner, s, st);
+}
+
+/* RFC 6121 4.3.2: answer a probe from a remote server. */
+static void
+probe_answer(struct imd_stanza *s, const char *owner, const char *prober)
+{
+	struct imd_res	*r;
+	struct xnode	*y;
+	int		 n = 0;
+
+	if (!imd_roster_shares_presence(owner, prober)) {
+		if ((y = presence_new("unsubscribed", 0)) != NULL)
+			(void)imd_send(owner, prober, y);
+		xnode_free(y);
+		return;
+	}
+	for (r = imd_res_list(owner); r != NULL; r = r->next)
+		if (r->available) {
+			send_res_presence(r, s->from_s, 0);
+			n++;
+		}
+	if (n == 0 && (y = presence_new("unavailable", 0)) != NULL) {
+		(void)imd_send(owner, s->from_s, y);
+		xnode_free(y);
+	}
+}
+
+void
+imd_presence_inbound(struct imd_stanza *s)
+{
+	char	owner[JID_MAX + 1], sender[JID_MAX + 1];
+
+	if (s->to.local[0] == '\0' ||
+	    imd_bare(s->to_s, owner, sizeof(owner)) == -1 ||
+	    imd_bare(s->from_s, sender, sizeof(sender)) == -1 ||
+	    imd_is_blocked(owner, sender))
+		return;
+	if (imd_stype(s->x) == RS_PROBE)
+		probe_answer(s, owner, sender);
+	else
+		imd_presence_deliver(s->from_s, s->to_s, s->x);
+}
