@@ -1,26 +1,385 @@
 /*
- * mucd.c - chat rooms (XEP-0045); implemented by the MUC issue.
+ * mucd.c - main() of the chat-room daemon (XEP-0045), its configuration,
+ * its frame dispatcher and the helpers every mucd file uses (sending,
+ * error and result replies, timestamps).
  *
- * Until then mucd is the bare daemon skeleton: it completes the handshake
- * with routerd, enters its sandbox and idles.  routerd routes nothing to it
- * yet, so any frame that arrives is logged and ignored.
+ * routerd sends mucd every stanza whose `to` is in "conference.<host>"
+ * once mucd announced RCAP_MUC in READY; mucd answers with stanzas whose
+ * `from` is inside those service domains.  The LMDB environment is opened
+ * in pre_drop, before the chroot into that same directory, and persistent
+ * rooms are loaded from it then.  The dispatcher parses each body once,
+ * fills a struct muc_stanza and hands it to the file owning its kind; the
+ * tree is freed when the handler returns.
+ *
+ * Invariants: nothing in a frame can reach fatal(); a stanza whose
+ * addresses do not parse is dropped with a log line; error stanzas are
+ * never answered with errors (RFC 6120 8.3.1).
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
 #include "daemon.h"
+#include "link.h"
 #include "log.h"
 #include "mucd.h"
+#include "store.h"
 
-/* The keys routerd sends (store-dir, hosts, options) are accepted and
- * unused until the daemon is implemented. */
+#define MUC_LINK_LOWAT	(8 * 1024 * 1024)
+#define MUC_LINK_HIWAT	(32 * 1024 * 1024)
+
+struct muc_conf	 muc_conf;
+struct store	*muc_store;
+
+/* compliance-log may name a host before its "host" line. */
+static char	 compliance_names[MUC_MAX_HOSTS][JID_PART_MAX + 1];
+static int	 ncompliance;
+
+static int
+conf_host(int argc, const char **argv)
+{
+	char	*d;
+
+	if (argc < 1 || muc_conf.nhosts == MUC_MAX_HOSTS)
+		return -1;
+	d = muc_conf.hosts[muc_conf.nhosts];
+	if (jid_prep_domain(argv[0], strlen(argv[0]), d) == -1 ||
+	    strlen(d) + sizeof("conference.") > JID_PART_MAX)
+		return -1;
+	muc_conf.nhosts++;
+	return 0;
+}
+
 static int
 mucd_configure(const char *key, int argc, const char **argv)
 {
+	if (strcmp(key, "host") == 0)
+		return conf_host(argc, argv);
+	if (strcmp(key, "compliance-log") == 0) {
+		if (argc != 1 || ncompliance == MUC_MAX_HOSTS ||
+		    jid_prep_domain(argv[0], strlen(argv[0]),
+		    compliance_names[ncompliance]) == -1)
+			return -1;
+		ncompliance++;
+		return 0;
+	}
+	if (strcmp(key, "store-dir") == 0) {
+		if (argc != 1 || argv[0][0] != '/' ||
+		    strlen(argv[0]) >= sizeof(muc_conf.store_dir))
+			return -1;
+		strcpy(muc_conf.store_dir, argv[0]);
+		return 0;
+	}
+	/* routerd sends the options of the config table; unused is fine. */
+	log_debug("configuration key %s ignored", key);
 	return 0;
+}
+
+static void
+mucd_pre_drop(void)
+{
+	int	i, h;
+
+	if (muc_conf.store_dir[0] == '\0')
+		fatalx("no store-dir configured");
+	if ((muc_store = store_open(muc_conf.store_dir, 0, 8)) == NULL)
+		fatal("cannot open the MUC store in %s", muc_conf.store_dir);
+	for (i = 0; i < ncompliance; i++) {
+		for (h = 0; h < muc_conf.nhosts; h++)
+			if (strcmp(muc_conf.hosts[h], compliance_names[i]) == 0)
+				muc_conf.compliance[h] = 1;
+	}
+	muc_compliance_open();
+	if (muc_store_load() == -1)
+		log_warnx("some persistent rooms could not be loaded");
+}
+
+static void
+mucd_post_drop(void)
+{
+	/* A fan-out to a big room is many frames at once: give the queue to
+	 * routerd room for it (the hard limit, 4 x high, still holds). */
+	link_set_watermarks(daemon_link, MUC_LINK_LOWAT, MUC_LINK_HIWAT);
+}
+
+static void
+mucd_shutdown(void)
+{
+	struct muc_room	*r;
+
+	while ((r = muc_rooms) != NULL) {
+		muc_rooms = r->next;
+		muc_room_free(r);
+	}
+	muc_nrooms = 0;
+	store_close(muc_store);
+	muc_store = NULL;
+}
+
+/* ---- helpers ---- */
+
+static int
+ns_client(const char *ns)
+{
+	return ns == NULL || *ns == '\0' || strcmp(ns, XMLNS_CLIENT) == 0;
+}
+
+uint8_t
+muc_kind(const struct xnode *x)
+{
+	if (x == NULL || x->type != XNODE_ELEM || !ns_client(x->ns))
+		return RK_NONE;
+	if (strcmp(x->name, "message") == 0)
+		return RK_MESSAGE;
+	if (strcmp(x->name, "presence") == 0)
+		return RK_PRESENCE;
+	if (strcmp(x->name, "iq") == 0)
+		return RK_IQ;
+	return RK_NONE;
+}
+
+static const struct {
+	uint8_t		 kind;
+	const char	*name;
+	uint8_t		 stype;
+} stypes[] = {
+	{ RK_MESSAGE, "normal", RS_NORMAL },
+	{ RK_MESSAGE, "chat", RS_CHAT },
+	{ RK_MESSAGE, "groupchat", RS_GROUPCHAT },
+	{ RK_MESSAGE, "headline", RS_HEADLINE },
+	{ RK_PRESENCE, "unavailable", RS_UNAVAILABLE },
+	{ RK_PRESENCE, "subscribe", RS_SUBSCRIBE },
+	{ RK_PRESENCE, "subscribed", RS_SUBSCRIBED },
+	{ RK_PRESENCE, "unsubscribe", RS_UNSUBSCRIBE },
+	{ RK_PRESENCE, "unsubscribed", RS_UNSUBSCRIBED },
+	{ RK_PRESENCE, "probe", RS_PROBE },
+	{ RK_IQ, "get", RS_GET },
+	{ RK_IQ, "set", RS_SET },
+	{ RK_IQ, "result", RS_RESULT },
+};
+
+/* RFC 6120 8.2.3, RFC 6121 5.2.2 / 4.7.1: the default types. */
+uint8_t
+muc_stype(const struct xnode *x)
+{
+	uint8_t		 kind = muc_kind(x);
+	const char	*t;
+	size_t		 i;
+
+	if (kind == RK_NONE)
+		return RS_NONE;
+	if ((t = xnode_attr(x, "type")) == NULL)
+		return kind == RK_MESSAGE ? RS_NORMAL :
+		    kind == RK_PRESENCE ? RS_AVAILABLE : RS_NONE;
+	if (strcmp(t, "error") == 0)
+		return RS_ERROR;
+	for (i = 0; i < sizeof(stypes) / sizeof(stypes[0]); i++)
+		if (stypes[i].kind == kind && strcmp(stypes[i].name, t) == 0)
+			return stypes[i].stype;
+	return kind == RK_MESSAGE ? RS_NORMAL : RS_NONE;
+}
+
+uint64_t
+muc_now_usec(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* XEP-0082 DateTime in UTC. */
+void
+muc_timestamp(char *buf, size_t len, uint64_t usec)
+{
+	time_t		t = (time_t)(usec / 1000000);
+	struct tm	tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (unsigned)(usec % 1000000 / 1000));
+}
+
+/* The hosted domain behind a service domain "conference.<host>". */
+const char *
+muc_service_host(const char *domain)
+{
+	int	i;
+
+	if (strncmp(domain, "conference.", 11) != 0)
+		return NULL;
+	for (i = 0; i < muc_conf.nhosts; i++)
+		if (strcmp(domain + 11, muc_conf.hosts[i]) == 0)
+			return muc_conf.hosts[i];
+	return NULL;
+}
+
+static char client_ns[] = XMLNS_CLIENT;
+
+/* Parsed bodies have ns "" for jabber:client; serialize them so. */
+static void
+fix_ns(struct xnode *x)
+{
+	struct xnode	*c;
+
+	if (*x->ns == '\0')
+		x->ns = client_ns;
+	for (c = xnode_first_elem(x); c != NULL; c = xnode_next_elem(c))
+		fix_ns(c);
+}
+
+/* A frame body: jabber:client undeclared at the root (docs/frames.md). */
+int
+muc_serialize(struct xbuf *b, const struct xnode *x)
+{
+	struct xnode	*y;
+
+	if ((y = xnode_dup(x)) == NULL)
+		return -1;
+	fix_ns(y);
+	xml_serialize(b, y, XMLNS_CLIENT);
+	xnode_free(y);
+	return b->failed ? -1 : 0;
+}
+
+/* `x` is not taken; its from/to attributes are overwritten. */
+int
+muc_send(const char *from, const char *to, struct xnode *x)
+{
+	struct xbuf	 b;
+	struct fout	*f;
+	int		 rc = -1;
+	char		 fb[JID_MAX + 1], tb[JID_MAX + 1];
+
+	if (x == NULL || to == NULL || *to == '\0' || strlen(to) > JID_MAX ||
+	    from == NULL || strlen(from) > JID_MAX)
+		return -1;
+	strcpy(tb, to);
+	strcpy(fb, from);
+	xnode_set_attr(x, "from", fb);
+	xnode_set_attr(x, "to", tb);
+	xbuf_init(&b);
+	if (muc_serialize(&b, x) == 0 && (f = fout_stanza(muc_kind(x),
+	    muc_stype(x), fb, tb, b.data, b.len)) != NULL) {
+		if (link_send(daemon_link, f) == 0)
+			rc = 0;
+		else
+			log_warnx("cannot queue a stanza for %s", tb);
+	}
+	xbuf_free(&b);
+	return rc;
+}
+
+void
+muc_reply_error(struct muc_stanza *s, const char *type, const char *cond)
+{
+	struct xnode	*r, *e;
+
+	if (s->stype == RS_ERROR || s->kind == RK_NONE)
+		return;		/* RFC 6120 8.3.1 */
+	if ((r = xnode_dup(s->x)) == NULL)
+		return;
+	xnode_set_attr(r, "type", "error");
+	if ((e = xnode_add_child(r, "error", NULL)) != NULL) {
+		xnode_set_attr(e, "type", type);
+		(void)xnode_add_child(e, cond, NS_STANZAS);
+	}
+	(void)muc_send(s->to_s, s->from_s, r);
+	xnode_free(r);
+}
+
+void
+muc_reply_result(struct muc_stanza *s, struct xnode *payload)
+{
+	struct xnode	*r;
+	const char	*id = xnode_attr(s->x, "id");
+
+	if ((r = xnode_new("iq", XMLNS_CLIENT)) == NULL) {
+		xnode_free(payload);
+		return;
+	}
+	xnode_set_attr(r, "type", "result");
+	if (id != NULL)
+		xnode_set_attr(r, "id", id);
+	if (payload != NULL)
+		xnode_append(r, payload);
+	(void)muc_send(s->to_s, s->from_s, r);
+	xnode_free(r);
+}
+
+/* ---- dispatch ---- */
+
+static int
+stanza_init(struct muc_stanza *s, struct frame *f, struct xnode *x)
+{
+	struct jid	from;
+	int		h;
+
+	memset(s, 0, sizeof(*s));
+	s->x = x;
+	s->kind = muc_kind(x);
+	s->stype = muc_stype(x);
+	if (s->kind == RK_NONE || strlen(f->from) > JID_MAX ||
+	    strlen(f->to) > JID_MAX ||
+	    jid_parse(f->from, strlen(f->from), &from) == -1 ||
+	    jid_parse(f->to, strlen(f->to), &s->to) == -1 ||
+	    jid_format_bare(&from, s->from_bare, sizeof(s->from_bare)) < 0 ||
+	    jid_format_bare(&s->to, s->room_jid, sizeof(s->room_jid)) < 0)
+		return -1;
+	strcpy(s->from_s, f->from);
+	strcpy(s->to_s, f->to);
+	s->nick = s->to.resource[0] != '\0' ? s->to.resource : NULL;
+	s->host = -1;
+	for (h = 0; h < muc_conf.nhosts; h++)
+		if (strncmp(s->to.domain, "conference.", 11) == 0 &&
+		    strcmp(s->to.domain + 11, muc_conf.hosts[h]) == 0)
+			s->host = h;
+	return s->host == -1 ? -1 : 0;
+}
+
+static void
+on_stanza(struct frame *f)
+{
+	struct muc_stanza	 s;
+	struct xnode		*x;
+	const uint8_t		*body;
+	size_t			 len;
+
+	frame_get_rest(f, &body, &len);
+	if ((x = xml_parse_element((const char *)body, len, NULL)) == NULL) {
+		log_warnx("unparsable stanza from %s dropped", f->from);
+		return;
+	}
+	if (stanza_init(&s, f, x) == -1)
+		log_warnx("stanza from %s to %s with a bad address dropped",
+		    f->from, f->to);
+	else if (s.kind == RK_PRESENCE)
+		muc_presence(&s);
+	else if (s.kind == RK_MESSAGE)
+		muc_message(&s);
+	else
+		muc_iq(&s);
+	xnode_free(x);
 }
 
 static void
 mucd_dispatch(struct link *l, struct frame *f)
 {
-	log_debug("ignoring %s frame", frame_type_name(f->hdr.type));
+	switch (f->hdr.type) {
+	case RF_STANZA:
+		on_stanza(f);
+		break;
+	case RF_BOUNCE:
+		muc_bounced(f);
+		break;
+	default:
+		if (!(f->hdr.flags & RFF_OPTIONAL))
+			log_debug("unexpected %s frame ignored",
+			    frame_type_name(f->hdr.type));
+		break;
+	}
 	if (f->fd != -1)
 		close(f->fd);
 }
@@ -28,12 +387,20 @@ mucd_dispatch(struct link *l, struct frame *f)
 static const struct daemon_ops mucd_ops = {
 	.name = "mucd",
 	.configure = mucd_configure,
+	.pre_drop = mucd_pre_drop,
+	.post_drop = mucd_post_drop,
 	.dispatch = mucd_dispatch,
+	.shutdown = mucd_shutdown,
 	.policy = &mucd_policy,
+	.caps = RCAP_MUC,
 };
 
+#ifdef MUCD_NO_MAIN
+const struct daemon_ops *mucd_test_ops = &mucd_ops;
+#else
 int
 main(int argc, char *argv[])
 {
 	return daemon_main(argc, argv, &mucd_ops);
 }
+#endif

@@ -1,10 +1,22 @@
 /*
- * sandbox.c - mucd's sandbox policy: the syscalls it needs beyond the
- * event loop's base set, and whether it keeps a data directory.
+ * sandbox.c - mucd's sandbox policy (applied by common/sandbox.c).
+ *
+ * mucd runs chrooted in its store directory with no network, like imd.
+ * Beyond the event-loop base set it needs what LMDB does on an environment
+ * that is already open: positioned reads and writes of data.mdb, flushing
+ * them at commit, growing the file, and the lock file.  Keep this list in
+ * step with common/store.c.  The compliance logs are opened in pre_drop
+ * (mucd_compliance.c), so after the drop only write() touches them.
  */
+#include <stddef.h>
+
 #include "mucd.h"
 
 static const char *const mucd_syscalls[] = {
+	"pread64", "pwrite64", "preadv", "pwritev",	/* page I/O */
+	"fdatasync", "fsync", "msync",			/* durable commit */
+	"ftruncate", "fallocate",			/* file growth */
+	"flock",					/* lock file */
 	NULL
 };
 

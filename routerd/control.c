@@ -28,6 +28,9 @@
 #define CTL_MAX_CLIENTS	16
 
 static struct link	*clients[CTL_MAX_CLIENTS];
+/* The daemon each client awaits a DEBUG answer from (-1: none): a daemon
+ * that dies trying (seccomp) still gets its asker an answer. */
+static int		 debug_wait[CTL_MAX_CLIENTS];
 static struct event	*accept_ev;
 static int		 listen_fd = -1;
 static char		 sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -140,7 +143,8 @@ ctl_debug(struct link *l, struct frame *f)
 		return;
 	out->hdr.corr = link_id(l);
 	fout_put_raw(out, f->body + f->pos, f->body_len - f->pos);
-	link_send(ch->link, out);
+	if (link_send(ch->link, out) == 0)
+		debug_wait[link_id(l) - ORIGIN_CTL_FIRST] = ch->id;
 }
 
 static void
@@ -223,8 +227,24 @@ control_debug_reply(struct frame *f)
 	struct link *l = client_by_origin(f->hdr.corr);
 	struct fout *out;
 
-	if (l != NULL && (out = fout_copy(f)) != NULL)
+	if (l == NULL)
+		return;
+	debug_wait[link_id(l) - ORIGIN_CTL_FIRST] = -1;
+	if ((out = fout_copy(f)) != NULL)
 		link_send(l, out);
+}
+
+/* A daemon died: answer whoever waited for its DEBUG reply with how. */
+void
+control_child_died(struct child *ch, const char *how)
+{
+	int i;
+
+	for (i = 0; i < CTL_MAX_CLIENTS; i++)
+		if (clients[i] != NULL && debug_wait[i] == (int)ch->id) {
+			debug_wait[i] = -1;
+			reply(clients[i], 0, how);
+		}
 }
 
 static void
@@ -250,6 +270,7 @@ on_accept(evutil_socket_t fd, short ev, void *arg)
 		close(c);
 		return;
 	}
+	debug_wait[i] = -1;
 	clients[i] = link_new(rd.base, c, "control", client_frame,
 	    client_closed, NULL);
 	if (clients[i] == NULL) {

@@ -95,6 +95,7 @@ int	control_init(const char *run_dir);
 void	control_close(void);
 void	control_reply_acct(struct frame *);
 void	control_debug_reply(struct frame *);
+void	control_child_died(struct child *, const char *how);
 
 /* routerd.c */
 int	routerd_reload(char *err, size_t errlen);

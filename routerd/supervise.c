@@ -264,6 +264,7 @@ on_sigchld(evutil_socket_t sig, short ev, void *arg)
 	struct child	*ch;
 	pid_t		 pid;
 	int		 st, d;
+	char		 how[160];
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		for (d = 0, ch = NULL; d < D_COUNT; d++)
@@ -272,12 +273,16 @@ on_sigchld(evutil_socket_t sig, short ev, void *arg)
 		if (ch == NULL)
 			continue;
 		if (WIFSIGNALED(st))
-			log_warnx("%s (pid %d) killed by signal %d%s", ch->name,
-			    pid, WTERMSIG(st), WTERMSIG(st) == SIGSYS ?
-			    " (seccomp: a syscall outside its allowlist)" : "");
-		else if (WEXITSTATUS(st) != 0 || !ch->stopping)
-			log_warnx("%s (pid %d) exited with status %d", ch->name,
-			    pid, WEXITSTATUS(st));
+			snprintf(how, sizeof(how), "%s (pid %d) killed by signal "
+			    "%d%s", ch->name, pid, WTERMSIG(st),
+			    WTERMSIG(st) == SIGSYS ? " (seccomp: a syscall outside "
+			    "its allowlist)" : "");
+		else
+			snprintf(how, sizeof(how), "%s (pid %d) exited with "
+			    "status %d", ch->name, pid, WEXITSTATUS(st));
+		if (WIFSIGNALED(st) || WEXITSTATUS(st) != 0 || !ch->stopping)
+			log_warnx("%s", how);
+		control_child_died(ch, how);
 		ch->pid = 0;
 		ch->stopping = 0;
 		if (ch->stop_ev)
