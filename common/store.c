@@ -7,8 +7,10 @@
  * databases are opened lazily, the first time a transaction names them,
  * and their handles are cached by name for the life of the environment
  * (LMDB handles stay valid once the transaction that opened them
- * committed).  Invariants: the environment is never opened with
- * MDB_NOSYNC, so a commit that returned 0 is on disk; at most one write
+ * committed).  Invariants: a commit that returned 0 is on disk - at once,
+ * or, in group-commit mode, at the end of the event-loop turn that made it
+ * (one fsync for all the commits of the turn; a process crash loses
+ * nothing either way, the map is the page cache); at most one write
  * transaction is open at a time (LMDB would block otherwise); no function
  * here logs - callers know what the failure means and log it themselves.
  */
@@ -17,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <event2/event.h>
 #include <lmdb.h>
 
 #include "store.h"
@@ -35,6 +38,8 @@ struct store {
 	struct store_db	*dbs;
 	unsigned	 ndbs;
 	unsigned	 maxdbs;
+	struct event	*sync_ev;	/* group commit: fsync once per turn */
+	int		 sync_pending;
 };
 
 struct store_txn {
@@ -96,6 +101,11 @@ store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
+	if (st->sync_ev != NULL) {
+		if (st->sync_pending)
+			store_sync(st);
+		event_free(st->sync_ev);
+	}
 	mdb_env_close(st->env);
 	free(st->dbs);
 	free(st);
@@ -129,10 +139,49 @@ store_commit(struct store_txn *t)
 	int		 rc;
 
 	rc = mdb_txn_commit(t->txn);
+	if (rc == 0 && t->write && st->sync_ev != NULL && !st->sync_pending) {
+		st->sync_pending = 1;
+		event_active(st->sync_ev, 0, 0);
+	}
 	free(t);
 	if (rc != 0) {
 		/* Handles opened by the failed txn are invalid: forget them. */
 		st->ndbs = before;
+		errno = mdb_errno(rc);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+sync_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	store_sync(arg);
+}
+
+int
+store_sync(struct store *st)
+{
+	int rc;
+
+	st->sync_pending = 0;
+	if ((rc = mdb_env_sync(st->env, 1)) != 0) {
+		errno = mdb_errno(rc);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_group_commit(struct store *st, struct event_base *base)
+{
+	int rc;
+
+	if ((st->sync_ev = event_new(base, -1, 0, sync_cb, st)) == NULL)
+		return -1;
+	if ((rc = mdb_env_set_flags(st->env, MDB_NOSYNC, 1)) != 0) {
+		event_free(st->sync_ev);
+		st->sync_ev = NULL;
 		errno = mdb_errno(rc);
 		return -1;
 	}

@@ -1,21 +1,28 @@
 /*
  * store.h - a thin LMDB wrapper: one environment per daemon, named
  * databases, short transactions.  A write transaction is durable when
- * store_commit() returns 0 (LMDB syncs on commit; the environment is
- * never opened with MDB_NOSYNC), so a daemon acknowledges a stanza only
- * after its commit succeeded.
+ * store_commit() returns 0 (LMDB syncs on commit), or with group commit
+ * before the loop turn ends, so a daemon acknowledges a stanza only after
+ * its commit succeeded.
  */
 #ifndef RAMPART_STORE_H
 #define RAMPART_STORE_H
 
 #include <stddef.h>
 
+struct event_base;
 struct store;
 struct store_txn;
 
 /* Open (creating) the environment in directory `dir`. */
 struct store *store_open(const char *dir, size_t mapsize, unsigned maxdbs);
 void	store_close(struct store *);
+/* Group commit: commits no longer fsync each; one fsync runs at the end of
+ * the event-loop turn that committed.  For daemons that commit per stanza
+ * (archives); a crash of the process loses nothing, a power loss at most
+ * the current turn. */
+int	store_group_commit(struct store *, struct event_base *);
+int	store_sync(struct store *);
 
 struct store_txn *store_begin(struct store *, int write);
 int	store_commit(struct store_txn *);	/* 0, or -1 (the txn is gone) */

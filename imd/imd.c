@@ -194,6 +194,10 @@ imd_pre_drop(void)
 		fatalx("no store-dir configured");
 	if ((imd_store = store_open(imd_conf.store_dir, 0, 32)) == NULL)
 		fatal("cannot open the IM store in %s", imd_conf.store_dir);
+	/* Archives commit per message: one fsync per loop turn, not per
+	 * message (docs/decisions.md, "Group commit"). */
+	if (store_group_commit(imd_store, daemon_base) == -1)
+		fatal("group commit for the IM store");
 	for (i = 0; i < ncompliance; i++) {
 		if ((h = imd_host_index(compliance_names[i])) == -1)
 			log_warnx("compliance-log for %s, which is not a host",

@@ -85,6 +85,10 @@ mucd_pre_drop(void)
 		fatalx("no store-dir configured");
 	if ((muc_store = store_open(muc_conf.store_dir, 0, 8)) == NULL)
 		fatal("cannot open the MUC store in %s", muc_conf.store_dir);
+	/* Archives commit per message: one fsync per loop turn, not per
+	 * message (docs/decisions.md, "Group commit"). */
+	if (store_group_commit(muc_store, daemon_base) == -1)
+		fatal("group commit for the MUC store");
 	for (i = 0; i < ncompliance; i++) {
 		for (h = 0; h < muc_conf.nhosts; h++)
 			if (strcmp(muc_conf.hosts[h], compliance_names[i]) == 0)
