@@ -1,0 +1,263 @@
+/*
+ * s2sd_stanza.c - stanzas between s2sd's streams and routerd's frames.
+ *
+ * Inbound (a component or remote server sent it): the parsed tree is
+ * serialized into a frame body whose default namespace is jabber:client
+ * (docs/frames.md), whatever the stream's own content namespace was
+ * (jabber:component:accept, jabber:server), with normalized from/to in
+ * the header.  Outbound trouble: a stanza routerd sent us that cannot be
+ * delivered is answered to its sender with an error stanza (RFC 6120 8.3);
+ * a stanza of ours that routerd bounced is answered on the stream it came
+ * from.  An error is never answered with an error (RFC 6120 8.3.1) and
+ * presence is never bounced, like routerd does.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "link.h"
+#include "log.h"
+#include "s2sd.h"
+
+uint8_t
+stanza_kind(const char *name)
+{
+	if (strcmp(name, "message") == 0)
+		return RK_MESSAGE;
+	if (strcmp(name, "presence") == 0)
+		return RK_PRESENCE;
+	if (strcmp(name, "iq") == 0)
+		return RK_IQ;
+	return RK_NONE;
+}
+
+/* The header stype; RS_NONE when the type is invalid for the kind. */
+uint8_t
+stanza_stype(uint8_t kind, const char *t)
+{
+	static const struct { uint8_t kind; const char *name; uint8_t st; } map[] = {
+		{ RK_MESSAGE, "normal", RS_NORMAL }, { RK_MESSAGE, "chat", RS_CHAT },
+		{ RK_MESSAGE, "groupchat", RS_GROUPCHAT },
+		{ RK_MESSAGE, "headline", RS_HEADLINE },
+		{ RK_PRESENCE, "unavailable", RS_UNAVAILABLE },
+		{ RK_PRESENCE, "subscribe", RS_SUBSCRIBE },
+		{ RK_PRESENCE, "subscribed", RS_SUBSCRIBED },
+		{ RK_PRESENCE, "unsubscribe", RS_UNSUBSCRIBE },
+		{ RK_PRESENCE, "unsubscribed", RS_UNSUBSCRIBED },
+		{ RK_PRESENCE, "probe", RS_PROBE },
+		{ RK_IQ, "get", RS_GET }, { RK_IQ, "set", RS_SET },
+		{ RK_IQ, "result", RS_RESULT },
+	};
+	size_t i;
+
+	if (t == NULL)
+		return kind == RK_MESSAGE ? RS_NORMAL :
+		    kind == RK_PRESENCE ? RS_AVAILABLE : RS_NONE;
+	if (strcmp(t, "error") == 0)
+		return RS_ERROR;
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (map[i].kind == kind && strcmp(map[i].name, t) == 0)
+			return map[i].st;
+	/* RFC 6121 5.2.2: an unknown message type is treated as normal. */
+	return kind == RK_MESSAGE ? RS_NORMAL : RS_NONE;
+}
+
+const char *
+stream_ns(const struct s2s_conn *c)
+{
+	return c->kind == SK_COMPONENT ? NS_COMPONENT : XMLNS_SERVER;
+}
+
+/* RFC 6120 8.3.2: the error type that goes with each condition we use. */
+static const char *
+error_type(const char *cond)
+{
+	if (strcmp(cond, "resource-constraint") == 0 ||
+	    strcmp(cond, "recipient-unavailable") == 0 ||
+	    strcmp(cond, "remote-server-timeout") == 0)
+		return "wait";
+	if (strcmp(cond, "jid-malformed") == 0 ||
+	    strcmp(cond, "bad-request") == 0)
+		return "modify";
+	return "cancel";
+}
+
+/*
+ * Send `n` (parsed from a stream whose content namespace is `ns`) to
+ * routerd.  Serializing with `ns` as the namespace in scope leaves the
+ * stanza's own elements unqualified, i.e. in jabber:client inside the
+ * frame.  -1 when from/to are not JIDs or the type is invalid (the caller
+ * answers); 0 otherwise, also when the link refused (logged: routerd
+ * is then gone or wedged, and will restart us).
+ */
+int
+stanza_route(struct xnode *n, const char *ns, uint64_t session)
+{
+	char		 from[JID_MAX + 1], to[JID_MAX + 1];
+	const char	*f = xnode_attr(n, "from"), *t = xnode_attr(n, "to");
+	uint8_t		 kind = stanza_kind(n->name), stype;
+	struct xbuf	 b;
+	struct fout	*out;
+
+	stype = stanza_stype(kind, xnode_attr(n, "type"));
+	if (f == NULL || t == NULL || stype == RS_NONE ||
+	    jid_normalize(f, from, sizeof(from)) == -1 ||
+	    jid_normalize(t, to, sizeof(to)) == -1)
+		return -1;
+	xbuf_init(&b);
+	xml_serialize(&b, n, ns);
+	if (b.failed || (out = fout_stanza(kind, stype, from, to, b.data,
+	    b.len)) == NULL) {
+		xbuf_free(&b);
+		log_warnx("stanza for %s: out of memory", to);
+		return 0;
+	}
+	xbuf_free(&b);
+	out->hdr.session = session;
+	if (link_send(daemon_link, out) == -1)
+		log_warnx("stanza for %s: routerd link full", to);
+	return 0;
+}
+
+/* Turn `n` into its own error reply (RFC 6120 8.3): swap from and to,
+ * type error, and an <error/> with the condition.  -1 if not answerable. */
+static int
+make_error(struct xnode *n, const char *cond)
+{
+	char		*from = NULL, *to = NULL;
+	const char	*f = xnode_attr(n, "from"), *t = xnode_attr(n, "to");
+	struct xnode	*e;
+	uint8_t		 kind = stanza_kind(n->name);
+
+	if (kind == RK_NONE || kind == RK_PRESENCE ||
+	    stanza_stype(kind, xnode_attr(n, "type")) == RS_ERROR ||
+	    (kind == RK_IQ && stanza_stype(kind, xnode_attr(n, "type")) ==
+	    RS_RESULT) || f == NULL || t == NULL)
+		return -1;
+	if ((from = strdup(f)) == NULL || (to = strdup(t)) == NULL) {
+		free(from);
+		return -1;
+	}
+	xnode_set_attr(n, "from", to);
+	xnode_set_attr(n, "to", from);
+	free(from);
+	free(to);
+	xnode_set_attr(n, "type", "error");
+	if ((e = xnode_add_child(n, "error", NULL)) == NULL)
+		return -1;
+	xnode_set_attr(e, "type", error_type(cond));
+	xnode_add_child(e, cond, NS_STANZAS);
+	return 0;
+}
+
+/* Answer a stanza the peer of `c` sent, on that stream; `ns` is the
+ * namespace the tree was parsed in (the stream's, or jabber:client for a
+ * frame body): elements in it are written unqualified, i.e. in the
+ * stream's content namespace. */
+void
+stanza_node_error(struct s2s_conn *c, struct xnode *n, const char *ns,
+    const char *cond)
+{
+	struct xbuf b;
+
+	if (make_error(n, cond) == -1)
+		return;
+	xbuf_init(&b);
+	xml_serialize(&b, n, ns);
+	if (!b.failed)
+		conn_write(c, b.data, b.len);
+	xbuf_free(&b);
+}
+
+/* A frame body has no xmlns on its root when it is jabber:client
+ * (docs/frames.md): parse it inside a wrapper that declares it. */
+static struct xnode *
+parse_body(const uint8_t *body, size_t len)
+{
+	static const char open[] = "<w xmlns='" XMLNS_CLIENT "'>";
+	struct xbuf	 b;
+	struct xnode	*root = NULL, *n = NULL;
+
+	xbuf_init(&b);
+	xbuf_add(&b, open, sizeof(open) - 1);
+	xbuf_add(&b, (const char *)body, len);
+	xbuf_adds(&b, "</w>");
+	if (!b.failed)
+		root = xml_parse_element(b.data, b.len, &(struct xml_limits){
+		    .max_stanza = FRAME_MAX_LIMIT });
+	xbuf_free(&b);
+	if (root != NULL && (n = xnode_first_elem(root)) != NULL &&
+	    xnode_next_elem(n) == NULL)
+		xnode_unlink(n);
+	else
+		n = NULL;
+	xnode_free(root);
+	return n;
+}
+
+/* A stanza routerd gave us cannot be delivered: the error goes back
+ * through routerd to its sender, from the address it was sent to (the
+ * frame header's normalized, routed addresses). */
+void
+stanza_bounce_raw(uint8_t kind, uint8_t stype, const char *from,
+    const char *to, const char *body, size_t len, const char *cond)
+{
+	struct xnode *n;
+
+	if (kind == RK_PRESENCE || stype == RS_ERROR)
+		return;
+	if ((n = parse_body((const uint8_t *)body, len)) == NULL)
+		return;
+	xnode_set_attr(n, "from", from);
+	xnode_set_attr(n, "to", to);
+	if (make_error(n, cond) == 0 &&
+	    stanza_route(n, XMLNS_CLIENT, 0) == -1)
+		log_warnx("cannot bounce a stanza to %s", from);
+	xnode_free(n);
+}
+
+void
+stanza_bounce(struct frame *f, const char *cond)
+{
+	const uint8_t	*body;
+	size_t		 len;
+
+	frame_get_rest(f, &body, &len);
+	stanza_bounce_raw(f->hdr.kind, f->hdr.stype, f->from, f->to,
+	    (const char *)body, len, cond);
+}
+
+static const char *
+bounce_condition(uint8_t why)
+{
+	switch (why) {
+	case RB_ITEM_NOT_FOUND:		return "item-not-found";
+	case RB_REMOTE_SERVER_NOT_FOUND: return "remote-server-not-found";
+	case RB_RESOURCE_CONSTRAINT:	return "resource-constraint";
+	case RB_RECIPIENT_UNAVAILABLE:	return "recipient-unavailable";
+	case RB_NOT_ALLOWED:		return "not-allowed";
+	default:			return "service-unavailable";
+	}
+}
+
+/* routerd returned a stanza a stream of ours sent (RF_BOUNCE): answer
+ * it on that stream, if it is still there. */
+void
+stanza_returned(struct frame *f)
+{
+	struct s2s_conn	*c;
+	const uint8_t	*body;
+	size_t		 len;
+	uint8_t		 why;
+	struct xnode	*n;
+
+	if (frame_get_u8(f, &why) == -1)
+		return;
+	if ((c = conn_find(f->hdr.session)) == NULL || c->state != SS_AUTHED)
+		return;
+	frame_get_rest(f, &body, &len);
+	if ((n = parse_body(body, len)) == NULL)
+		return;
+	stanza_node_error(c, n, XMLNS_CLIENT, bounce_condition(why));
+	xnode_free(n);
+}
