@@ -444,6 +444,11 @@ print_globals(FILE *f, const struct conf *c)
 	print_quoted(f, c->run_dir);
 	fprintf(f, "\nlog-level %s\n", levels[lvl]);
 	fprintf(f, "sandbox-debug %s\n", c->sandbox_debug ? "yes" : "no");
+	if (c->s2s_ca_file[0] != '\0') {
+		fputs("s2s-ca-file ", f);
+		print_quoted(f, c->s2s_ca_file);
+		fputc('\n', f);
+	}
 }
 
 static void

@@ -103,6 +103,7 @@ struct conf {
 	char		 run_dir[PATH_MAX];	/* default /run/rampart (control socket) */
 	int		 log_level;		/* 0 warn, 1 info, 2 debug */
 	int		 sandbox_debug;		/* seccomp logs instead of killing */
+	char		 s2s_ca_file[PATH_MAX];	/* extra trust anchors for s2s, "" = none */
 	TAILQ_HEAD(, conf_listen) listens;
 	TAILQ_HEAD(, conf_host) hosts;
 	TAILQ_HEAD(, conf_group) groups;

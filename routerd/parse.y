@@ -122,7 +122,7 @@ static char	*numstr(long long);
 %define parse.error verbose
 
 %token	CERTIFICATE "certificate" COMPLIANCELOG "compliance-log"
-%token	COMPONENT "component" SECRET "secret"
+%token	COMPONENT "component" SECRET "secret" S2SCAFILE "s2s-ca-file"
 %token	DAEMON "daemon" DATADIR "data-dir" GROUP "group" MEMBER "member"
 %token	DISABLE "disable" ENABLE "enable" HOST "host" INCLUDE "include"
 %token	KEY "key" LIMITS "limits" LISTEN "listen" LOGLEVEL "log-level"
@@ -187,6 +187,10 @@ global		: DATADIR STRING		{
 			free($2);
 		}
 		| SANDBOXDEBUG yesno		{ conf->sandbox_debug = $2; }
+		| S2SCAFILE STRING		{
+			set_path(conf->s2s_ca_file, sizeof(conf->s2s_ca_file),
+			    "s2s-ca-file", $2);
+		}
 		;
 
 option		: STRING value			{ set_option($1, $2); }
@@ -387,6 +391,7 @@ static const struct keyword keywords[] = {
 	{ "port",		PORT },
 	{ "registration",	REGISTRATION },
 	{ "run-dir",		RUNDIR },
+	{ "s2s-ca-file",	S2SCAFILE },
 	{ "sandbox-debug",	SANDBOXDEBUG },
 	{ "secret",		SECRET },
 	{ "user",		USER },

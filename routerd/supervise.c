@@ -395,16 +395,25 @@ send_groups(struct child *ch)
 			send_kv(ch->link, "group-member", g->name, g->members[i]);
 }
 
-/* s2sd learns the components and their secrets (XEP-0114). */
+/* s2sd learns the components and their secrets (XEP-0114) and the extra
+ * trust anchors for server certificates. */
 static void
 send_components(struct child *ch)
 {
 	struct conf_component *cp;
 
+	char *ca;
+
 	if (ch->id != D_S2SD)
 		return;
 	TAILQ_FOREACH(cp, &rd.conf->components, entry)
 		send_kv(ch->link, "component", cp->domain, cp->secret);
+	/* s2sd has no filesystem: it gets the CA bundle's text. */
+	if (rd.conf->s2s_ca_file[0] != '\0' &&
+	    (ca = read_pem(rd.conf->s2s_ca_file, 0)) != NULL) {
+		send_kv(ch->link, "s2s-ca-file", ca, NULL);
+		free(ca);
+	}
 }
 
 static void
