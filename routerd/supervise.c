@@ -363,7 +363,7 @@ send_hosts(struct child *ch)
 	TAILQ_FOREACH(h, &rd.conf->hosts, entry) {
 		send_kv(ch->link, "host", h->name,
 		    h->registration ? "registration" : NULL);
-		if (ch->id == D_IMD && h->compliance_log)
+		if ((ch->id == D_IMD || ch->id == D_MUCD) && h->compliance_log)
 			send_kv(ch->link, "compliance-log", h->name, NULL);
 		if (ch->id != D_C2SD && ch->id != D_S2SD)
 			continue;
