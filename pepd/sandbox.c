@@ -1,10 +1,22 @@
 /*
- * sandbox.c - pepd's sandbox policy: the syscalls it needs beyond the
- * event loop's base set, and whether it keeps a data directory.
+ * sandbox.c - pepd's sandbox policy (applied by common/sandbox.c).
+ *
+ * pepd runs chrooted in its store directory with no network, like imd
+ * and mucd.
+ * Beyond the event-loop base set it needs what LMDB does on an environment
+ * that is already open: positioned reads and writes of data.mdb, flushing
+ * them at commit, growing the file, and the lock file.  Keep this list in
+ * step with common/store.c.
  */
+#include <stddef.h>
+
 #include "pepd.h"
 
 static const char *const pepd_syscalls[] = {
+	"pread64", "pwrite64", "preadv", "pwritev",	/* page I/O */
+	"fdatasync", "fsync", "msync",			/* durable commit */
+	"ftruncate", "fallocate",			/* file growth */
+	"flock",					/* lock file */
 	NULL
 };
 

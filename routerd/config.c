@@ -31,6 +31,7 @@
 #define ALL	((1u << D_COUNT) - 1)
 #define AUTHD	DMASK(D_AUTHD)
 #define IMD	DMASK(D_IMD)
+#define PEPD	DMASK(D_PEPD)
 #define C2SD	DMASK(D_C2SD)
 #define S2SD	DMASK(D_S2SD)
 
@@ -71,7 +72,7 @@ const struct conf_option conf_options[] = {
 	    "largest internal frame between routerd and a daemon" },
 	{ "max-resources", OPT_NUMBER, "16", C2SD, NULL, 1, 1000,
 	    "sessions one account may have at once" },
-	{ "max-stanza-size", OPT_SIZE, "256K", C2SD | S2SD, NULL, 1 * K,
+	{ "max-stanza-size", OPT_SIZE, "256K", C2SD | S2SD | PEPD, NULL, 1 * K,
 	    16 * M, "largest stanza a client or server may send" },
 	{ "offline-quota", OPT_NUMBER, "1000", IMD, NULL, 0, 1000000,
 	    "offline messages kept per account (0 = none)" },

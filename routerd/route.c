@@ -513,8 +513,14 @@ entitled(struct child *ch, struct frame *f)
 		return own_session(ch, f) != NULL;
 	case D_IMD:
 		return 1;
-	case D_MUCD:
 	case D_PEPD:
+		/* PEP (XEP-0163): an account's bare JID is its pubsub service. */
+		jid_split(f->from, &r);
+		if (r.has_local && r.resource == NULL &&
+		    route_is_local_domain(r.domain, r.domain_len))
+			return 1;
+		return service_domain(r.domain, r.domain_len, &d) && d == ch->id;
+	case D_MUCD:
 		jid_split(f->from, &r);
 		return service_domain(r.domain, r.domain_len, &d) && d == ch->id;
 	case D_S2SD:
@@ -551,6 +557,16 @@ route_stanza(struct child *ch, struct frame *f)
 	jid_split(f->to, &r);
 	if (service_domain(r.domain, r.domain_len, &d)) {
 		if ((svc = service_child(d)) != NULL && svc != ch)
+			forward_to(ch, f, svc);
+		else
+			bounce(ch, f, RB_SERVICE_UNAVAILABLE);
+		return;
+	}
+	/* PEP requests to an account's bare JID (c2sd marks them RFF_PEP). */
+	if (ch->id == D_C2SD && (f->hdr.flags & RFF_PEP) &&
+	    f->hdr.kind == RK_IQ && r.has_local && r.resource == NULL &&
+	    route_is_local_domain(r.domain, r.domain_len)) {
+		if ((svc = service_child(D_PEPD)) != NULL)
 			forward_to(ch, f, svc);
 		else
 			bounce(ch, f, RB_SERVICE_UNAVAILABLE);
