@@ -784,18 +784,38 @@ bad:
 	return -1;
 }
 
+/* Appends `part` at *off; 0, or -1 when it would not fit with a NUL. */
+static int
+put_part(char *buf, size_t size, size_t *off, const char *part)
+{
+	size_t	n = strlen(part);
+
+	if (n >= size - *off)
+		return -1;
+	memcpy(buf + *off, part, n);
+	*off += n;
+	return 0;
+}
+
+/* Plain copies, not snprintf: this runs several times per stanza. */
 static int
 jid_print(const struct jid *j, int full, char *buf, size_t size)
 {
-	int	n;
+	size_t	off = 0;
 
-	full = full && j->resource[0] != '\0';
-	n = snprintf(buf, size, "%s%s%s%s%s", j->local,
-	    j->local[0] != '\0' ? "@" : "", j->domain, full ? "/" : "",
-	    full ? j->resource : "");
-	if (n < 0 || (size_t)n >= size)
+	if (size == 0)
 		return -1;
-	return n;
+	full = full && j->resource[0] != '\0';
+	if ((j->local[0] != '\0' && (put_part(buf, size, &off, j->local) ||
+	    put_part(buf, size, &off, "@"))) ||
+	    put_part(buf, size, &off, j->domain) ||
+	    (full && (put_part(buf, size, &off, "/") ||
+	    put_part(buf, size, &off, j->resource)))) {
+		buf[0] = '\0';
+		return -1;
+	}
+	buf[off] = '\0';
+	return (int)off;
 }
 
 int

@@ -191,27 +191,40 @@ xbuf_addf(struct xbuf *b, const char *fmt, ...)
  * Escape with a table.  \r, and in attributes \t and \n, are written as
  * character references because a parser would otherwise normalize them
  * (XML 1.0 sections 2.11 and 3.3.3) and the round trip would change them.
+ * esc_class: bit 1 escaped in text and attributes, bit 2 in attributes
+ * only; the common case (no markup in a body) costs one load per byte.
  */
+static const unsigned char esc_class[256] = {
+	['&'] = 1, ['<'] = 1, ['>'] = 1, ['\r'] = 1,
+	['"'] = 2, ['\''] = 2, ['\t'] = 2, ['\n'] = 2,
+};
+
+static const char *
+esc_entity(char c)
+{
+	switch (c) {
+	case '&':	return "&amp;";
+	case '<':	return "&lt;";
+	case '>':	return "&gt;";
+	case '\r':	return "&#13;";
+	case '"':	return "&quot;";
+	case '\'':	return "&apos;";
+	case '\t':	return "&#9;";
+	default:	return "&#10;";
+	}
+}
+
 static void
 add_escaped(struct xbuf *b, const char *s, size_t len, int attr)
 {
-	const char	*run = s, *end = s + len, *rep;
+	const char	*run = s, *end = s + len;
+	unsigned char	 mask = attr ? 3 : 1;
 
 	for (; s < end; s++) {
-		switch (*s) {
-		case '&':  rep = "&amp;"; break;
-		case '<':  rep = "&lt;"; break;
-		case '>':  rep = "&gt;"; break;
-		case '\r': rep = "&#13;"; break;
-		case '"':  if (!attr) continue; rep = "&quot;"; break;
-		case '\'': if (!attr) continue; rep = "&apos;"; break;
-		case '\t': if (!attr) continue; rep = "&#9;"; break;
-		case '\n': if (!attr) continue; rep = "&#10;"; break;
-		default:
+		if ((esc_class[(unsigned char)*s] & mask) == 0)
 			continue;
-		}
 		xbuf_add(b, run, (size_t)(s - run));
-		xbuf_adds(b, rep);
+		xbuf_adds(b, esc_entity(*s));
 		run = s + 1;
 	}
 	xbuf_add(b, run, (size_t)(end - run));

@@ -128,6 +128,26 @@ blocked_has(struct store_txn *t, const char *acct, const char *jid)
 	return store_get(t, MISC_DB, k, kl, &v, &vl) == 0;
 }
 
+static int
+any_cb(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	*(int *)arg = 1;
+	return 1;
+}
+
+/* Most accounts block nobody: one cursor step instead of four lookups. */
+static int
+blocks_any(struct store_txn *t, const char *acct)
+{
+	char	 k[KEY_MAX];
+	size_t	 kl = misc_key(k, 'b', acct, "");
+	int	 any = 0;
+
+	if (store_scan(t, MISC_DB, k, kl, any_cb, &any) == -1)
+		return 1;
+	return any;
+}
+
 /*
  * Is `jid` blocked by `owner_bare`?  An item matches (XEP-0016 2.1, which
  * XEP-0191 6 adopts): the full JID exactly; the bare JID any of its
@@ -143,6 +163,10 @@ imd_is_blocked(const char *owner_bare, const char *jid)
 
 	if (jid_parse(jid, strlen(jid), &j) == -1 || (t = misc_begin(0)) == NULL)
 		return 0;
+	if (!blocks_any(t, owner_bare)) {
+		store_abort(t);
+		return 0;
+	}
 	if (j.resource[0] != '\0' && jid_format(&j, buf, sizeof(buf)) > 0)
 		hit = blocked_has(t, owner_bare, buf);
 	if (!hit && j.local[0] != '\0' &&

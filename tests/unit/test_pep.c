@@ -1,0 +1,411 @@
+/*
+ * test_pep.c - pepd's pieces without routerd: the item store (ordering,
+ * replacement of an id, max_items trimming, retrieval of the newest n and
+ * by id, deletion, node isolation), the configuration form (parsing,
+ * refusal of bad values leaving the configuration unchanged, the
+ * round-trip through the form pepd itself sends), node records in LMDB,
+ * and one request end to end through the dispatcher (publish with a
+ * publish-options precondition), reading the frames pepd writes.
+ */
+#include <sys/socket.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "daemon.h"
+#include "link.h"
+#include "store.h"
+
+/* pepd.c itself, main() compiled out: its ops are what we drive. */
+#define PEPD_NO_MAIN
+#include "pepd/pepd.c"
+
+static int		 peer = -1;
+static struct event_base *base;
+static char		 tmpdir[64];
+static uint8_t		 rbuf[FRAME_MAX_DEFAULT];
+
+static void
+on_frame(struct link *l, struct frame *f, void *arg)
+{
+}
+
+static void
+on_close(struct link *l, const char *why, void *arg)
+{
+}
+
+static int
+setup(void **state)
+{
+	int	sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	base = event_base_new();
+	daemon_link = link_new(base, sv[0], "test", on_frame, on_close, NULL);
+	peer = sv[1];
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_pep.XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	memset(&pep_conf, 0, sizeof(pep_conf));
+	pep_conf.max_payload = PEP_DEF_PAYLOAD;
+	strcpy(pep_conf.store_dir, tmpdir);
+	strcpy(pep_conf.hosts[0], "example.org");
+	pep_conf.nhosts = 1;
+	pep_store = store_open(tmpdir, 1 << 24, 8);
+	assert_non_null(pep_store);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char	cmd[128];
+
+	pepd_test_ops->shutdown();
+	link_free(daemon_link);
+	daemon_link = NULL;
+	close(peer);
+	event_base_free(base);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+/* ---- item store ---- */
+
+struct seen {
+	char	ids[16][32];
+	char	payloads[16][64];
+	int	n;
+};
+
+static int
+seen_cb(const struct pep_item *it, void *arg)
+{
+	struct seen	*s = arg;
+
+	assert_true(s->n < 16);
+	snprintf(s->ids[s->n], sizeof(s->ids[0]), "%s", it->id);
+	snprintf(s->payloads[s->n], sizeof(s->payloads[0]), "%.*s",
+	    (int)it->payload_len, it->payload);
+	s->n++;
+	return 0;
+}
+
+static size_t
+key(const char *node, char *buf)
+{
+	return pep_node_key("pubsub.example.org", node, buf, 600);
+}
+
+static void
+put(const char *node, const char *id, const char *payload, unsigned max,
+    uint64_t seq)
+{
+	char	k[600];
+	size_t	kl = key(node, k);
+
+	assert_int_equal(pep_item_put(pep_store, k, kl, id, "a@example.org",
+	    payload, strlen(payload), max, seq), 0);
+}
+
+static void
+test_items_order_trim_replace(void **state)
+{
+	struct seen	s = { 0 };
+	char		k[600];
+	size_t		kl = key("n", k);
+
+	put("n", "a", "<p>1</p>", 3, 10);
+	put("n", "b", "<p>2</p>", 3, 20);
+	put("n", "c", "<p>3</p>", 3, 30);
+	put("n", "d", "<p>4</p>", 3, 40);	/* a goes */
+	assert_int_equal(pep_item_count(pep_store, k, kl), 3);
+	assert_int_equal(pep_item_list(pep_store, k, kl, 0, seen_cb, &s), 0);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.ids[0], "b");
+	assert_string_equal(s.ids[2], "d");
+	/* republishing b makes it the newest, still 3 items */
+	put("n", "b", "<p>2bis</p>", 3, 50);
+	memset(&s, 0, sizeof(s));
+	(void)pep_item_list(pep_store, k, kl, 0, seen_cb, &s);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.ids[0], "c");
+	assert_string_equal(s.ids[2], "b");
+	assert_string_equal(s.payloads[2], "<p>2bis</p>");
+	/* the newest one */
+	memset(&s, 0, sizeof(s));
+	(void)pep_item_list(pep_store, k, kl, 1, seen_cb, &s);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.ids[0], "b");
+}
+
+static void
+test_items_get_del_isolation(void **state)
+{
+	struct seen	s = { 0 };
+	char		k[600], k2[600];
+	size_t		kl = key("n", k), kl2 = key("n2", k2);
+
+	put("n", "x", "<p>x</p>", 10, 1);
+	put("n2", "x", "<p>other</p>", 10, 2);	/* "n" is a prefix of "n2" */
+	assert_int_equal(pep_item_count(pep_store, k, kl), 1);
+	assert_int_equal(pep_item_get(pep_store, k, kl, "x", seen_cb, &s), 0);
+	assert_string_equal(s.payloads[0], "<p>x</p>");
+	assert_int_equal(pep_item_get(pep_store, k, kl, "nope", seen_cb, &s), 1);
+	assert_int_equal(pep_item_del(pep_store, k, kl, "x"), 0);
+	assert_int_equal(pep_item_del(pep_store, k, kl, "x"), 1);
+	assert_int_equal(pep_item_count(pep_store, k, kl), 0);
+	assert_int_equal(pep_item_count(pep_store, k2, kl2), 1);
+	assert_int_equal(pep_item_trim(pep_store, k2, kl2, 0), 0);
+	assert_int_equal(pep_item_count(pep_store, k2, kl2), 0);
+	/* a key that does not fit is refused */
+	assert_int_equal(pep_node_key("s", "n", k, 3), 0);
+	assert_int_equal(pep_item_put(pep_store, k, 0, "i", "p", "", 0, 1, 1),
+	    -1);
+}
+
+/* ---- the configuration form ---- */
+
+static struct xnode *
+parse(const char *s)
+{
+	struct xnode	*x = xml_parse_element(s, strlen(s), NULL);
+
+	assert_non_null(x);
+	return x;
+}
+
+#define FORM(fields) \
+	"<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'>" \
+	"<value>http://jabber.org/protocol/pubsub#node_config</value>" \
+	"</field>" fields "</x>"
+#define F(var, val)	"<field var='" var "'><value>" val "</value></field>"
+
+static void
+test_form_apply(void **state)
+{
+	struct pep_config	c, before;
+	struct xnode		*x;
+
+	pep_config_default(&c, 0);
+	assert_int_equal(c.access, PACC_OPEN);
+	x = parse(FORM(F("pubsub#max_items", "7")
+	    F("pubsub#access_model", "whitelist")
+	    F("pubsub#persist_items", "false")
+	    F("pubsub#publish_model", "open")
+	    F("pubsub#send_last_published_item", "never")
+	    F("pubsub#title", "T &amp; t") F("pubsub#unknown", "ignored")));
+	assert_int_equal(pep_config_apply(&c, x), 0);
+	xnode_free(x);
+	assert_int_equal(c.max_items, 7);
+	assert_int_equal(c.access, PACC_WHITELIST);
+	assert_int_equal(c.persist_items, 0);
+	assert_int_equal(c.publish_model, PPUB_OPEN);
+	assert_int_equal(c.send_last, PSL_NEVER);
+	assert_string_equal(c.title, "T & t");
+	x = parse(FORM(F("pubsub#max_items", "max")));
+	assert_int_equal(pep_config_apply(&c, x), 0);
+	xnode_free(x);
+	assert_int_equal(c.max_items, PEP_MAX_ITEMS);
+	/* one bad field: nothing changes */
+	before = c;
+	x = parse(FORM(F("pubsub#max_items", "3")
+	    F("pubsub#access_model", "everyone")));
+	assert_int_equal(pep_config_apply(&c, x), -1);
+	xnode_free(x);
+	assert_true(pep_config_equal(&c, &before));
+	x = parse(FORM(F("pubsub#max_items", "0")));
+	assert_int_equal(pep_config_apply(&c, x), -1);
+	xnode_free(x);
+	x = parse(FORM(F("pubsub#max_items", "-1")));
+	assert_int_equal(pep_config_apply(&c, x), -1);
+	xnode_free(x);
+	x = parse(FORM(F("pubsub#persist_items", "yes")));
+	assert_int_equal(pep_config_apply(&c, x), -1);
+	xnode_free(x);
+	/* only a submitted form applies */
+	x = parse("<x xmlns='jabber:x:data' type='form'/>");
+	assert_int_equal(pep_config_apply(&c, x), -1);
+	xnode_free(x);
+	assert_int_equal(pep_config_apply(&c, NULL), -1);
+	assert_true(pep_config_equal(&c, &before));
+}
+
+/* What pepd sends as a form, submitted back, gives the same config. */
+static void
+test_form_roundtrip(void **state)
+{
+	struct pep_config	 c, d;
+	struct xnode		*x;
+
+	pep_config_default(&c, 1);
+	c.max_items = 42;
+	c.access = PACC_ROSTER;
+	strcpy(c.title, "<title>");
+	x = pep_config_form(&c, "form");
+	assert_non_null(x);
+	assert_string_equal(pep_form_type(x), NS_PUBSUB_CONFIG);
+	xnode_set_attr(x, "type", "submit");
+	pep_config_default(&d, 0);
+	assert_false(pep_config_equal(&c, &d));
+	assert_int_equal(pep_config_apply(&d, x), 0);
+	assert_true(pep_config_equal(&c, &d));
+	xnode_free(x);
+}
+
+/* ---- node records ---- */
+
+static void
+test_node_record(void **state)
+{
+	struct pep_node	*n, *m;
+	struct xbuf	 b;
+
+	n = pep_node_new("pubsub.example.org", "rec");
+	assert_non_null(n);
+	n->cfg.max_items = 9;
+	assert_int_equal(pep_aff_set(n, "a@example.org", PAFF_OWNER), 0);
+	assert_int_equal(pep_aff_set(n, "z@example.org", PAFF_OUTCAST), 0);
+	assert_non_null(pep_sub_add(n, "b@example.org/r"));
+	xbuf_init(&b);
+	assert_int_equal(pep_node_encode(n, &b), 0);
+	m = pep_node_decode(b.data, b.len);
+	xbuf_free(&b);
+	assert_non_null(m);
+	assert_string_equal(m->name, "rec");
+	assert_int_equal(m->cfg.max_items, 9);
+	assert_int_equal(pep_aff_get(m, "a@example.org"), PAFF_OWNER);
+	assert_int_equal(pep_aff_get(m, "z@example.org"), PAFF_OUTCAST);
+	assert_int_equal(pep_aff_get(m, "q@example.org"), PAFF_NONE);
+	assert_non_null(pep_sub_find(m, "b@example.org/r"));
+	assert_string_equal(pep_sub_find(m, "b@example.org/r")->subid,
+	    pep_sub_find(n, "b@example.org/r")->subid);
+	pep_node_free(m);
+	/* saved, forgotten from memory, loaded again */
+	assert_int_equal(pep_node_save(n), 0);
+	pepd_test_ops->shutdown();
+	pep_store = store_open(tmpdir, 1 << 24, 8);
+	assert_non_null(pep_store);
+	assert_null(pep_node_find("pubsub.example.org", "rec"));
+	assert_int_equal(pep_nodes_load(), 0);
+	assert_non_null(n = pep_node_find("pubsub.example.org", "rec"));
+	assert_int_equal(pep_aff_get(n, "z@example.org"), PAFF_OUTCAST);
+	/* an outcast is refused, an open node is open to others */
+	{
+		const char *t, *c, *p;
+
+		assert_int_equal(pep_may_access(n, "z@example.org", &t, &c, &p),
+		    -1);
+		assert_string_equal(c, "forbidden");
+		assert_int_equal(pep_may_access(n, "q@example.org", &t, &c, &p),
+		    0);
+		n->cfg.access = PACC_WHITELIST;
+		assert_int_equal(pep_may_access(n, "q@example.org", &t, &c, &p),
+		    -1);
+		assert_string_equal(p, "closed-node");
+	}
+	assert_null(pep_node_decode("<node/>", 7));
+	assert_null(pep_node_decode("<node", 5));
+}
+
+/* ---- a request through the dispatcher ---- */
+
+static void
+deliver(const char *from, const char *to, const char *xml)
+{
+	struct fout	*o;
+	struct frame	 f;
+	const char	*why;
+
+	o = fout_stanza(RK_IQ, RS_SET, from, to, xml, strlen(xml));
+	assert_non_null(o);
+	fout_finish(o);
+	assert_int_equal(frame_parse(o->buf, o->len, FRAME_MAX_DEFAULT, &f,
+	    &why), 0);
+	pepd_test_ops->dispatch(daemon_link, &f);
+	fout_free(o);
+}
+
+/* The next stanza pepd wrote, as text. */
+static const char *
+reply(void)
+{
+	static char	 text[8192];
+	struct frame	 f;
+	const uint8_t	*b;
+	size_t		 l;
+
+	link_flush_now(daemon_link);
+	assert_int_equal(link_read_blocking(peer, rbuf, sizeof(rbuf), &f,
+	    1000), 0);
+	assert_int_equal(f.hdr.type, RF_STANZA);
+	frame_get_rest(&f, &b, &l);
+	assert_true(l < sizeof(text));
+	memcpy(text, b, l);
+	text[l] = '\0';
+	return text;
+}
+
+#define PUB(opts) "<iq type='set' id='p'><pubsub " \
+	"xmlns='http://jabber.org/protocol/pubsub'><publish node='pv'>" \
+	"<item id='current'><data xmlns='urn:x'>v</data></item></publish>" \
+	opts "</pubsub></iq>"
+#define OPTS(f) "<publish-options><x xmlns='jabber:x:data' type='submit'>" \
+	"<field var='FORM_TYPE'><value>" NS_PUBSUB_PUBOPT "</value></field>" \
+	f "</x></publish-options>"
+
+static void
+test_publish_precondition(void **state)
+{
+	const char	*r;
+
+	/* auto-create with the options (XEP-0223) */
+	deliver("a@example.org/r", "pubsub.example.org",
+	    PUB(OPTS(F("pubsub#access_model", "whitelist"))));
+	r = reply();
+	assert_non_null(strstr(r, "type='result'"));
+	assert_non_null(strstr(r, "id='current'"));
+	assert_int_equal(pep_node_find("pubsub.example.org", "pv")->cfg.access,
+	    PACC_WHITELIST);
+	deliver("a@example.org/r", "pubsub.example.org",
+	    PUB(OPTS(F("pubsub#access_model", "open"))));
+	r = reply();
+	assert_non_null(strstr(r, "type='error'"));
+	assert_non_null(strstr(r, "precondition-not-met"));
+	/* someone of another domain may not create */
+	deliver("x@elsewhere.net/r", "pubsub.example.org",
+	    "<iq type='set' id='c'><pubsub xmlns='" NS_PUBSUB "'>"
+	    "<create node='theirs'/></pubsub></iq>");
+	r = reply();
+	assert_non_null(strstr(r, "forbidden"));
+	assert_null(pep_node_find("pubsub.example.org", "theirs"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_items_order_trim_replace,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_items_get_del_isolation,
+		    setup, teardown),
+		cmocka_unit_test(test_form_apply),
+		cmocka_unit_test(test_form_roundtrip),
+		cmocka_unit_test_setup_teardown(test_node_record, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_publish_precondition,
+		    setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
