@@ -50,6 +50,9 @@ enum rf_type {
 	RF_SESSION_PRESENCE	= 35,	/* c2sd -> routerd: i8 priority, u8 available */
 	RF_SESSION_KICK		= 36,	/* routerd -> c2sd: u8 condition (conflict) */
 	RF_SESSION_GONE		= 37,	/* routerd -> imd: from = full JID vanished */
+	RF_PEP_PRESENCE		= 38,	/* imd -> pepd (RFF_OPTIONAL): from = contact's full JID,
+				   to = owner's bare JID; u8 available, str caps-node,
+				   str caps-ver (docs/pep.md, "Contacts") */
 
 	/* SASL: c2sd <-> authd through routerd (corr = c2sd's request id) */
 	RF_SASL_START		= 48,	/* str mech, str host, u8 has-initial, data initial,

@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon.h"
 #include "imd.h"
+#include "link.h"
 #include "log.h"
 
 struct bcast {
@@ -113,14 +115,42 @@ send_res_presence(struct imd_res *r, const char *to, int unavailable)
 	xnode_free(y);
 }
 
+#define NS_CAPS	"http://jabber.org/protocol/caps"
+
+/* docs/pep.md, "Contacts": one optional RF_PEP_PRESENCE per local owner
+ * that sees this resource (its sub to/both items that are local, and the
+ * user itself, XEP-0163 4.3), so pepd can notify by caps (XEP-0115). */
+static void
+pep_presence_to(const char *full, const char *owner, const struct xnode *x,
+    int available)
+{
+	struct xnode	*c = x != NULL ? xnode_child(x, "c", NS_CAPS) : NULL;
+	const char	*node = c != NULL ? xnode_attr(c, "node") : NULL;
+	const char	*ver = c != NULL ? xnode_attr(c, "ver") : NULL;
+	struct fout	*f;
+
+	if ((f = fout_new(RF_PEP_PRESENCE, full, owner)) == NULL)
+		return;
+	f->hdr.flags = RFF_OPTIONAL;
+	fout_put_u8(f, available ? 1 : 0);
+	fout_put_str(f, node != NULL ? node : "");
+	fout_put_str(f, ver != NULL ? ver : "");
+	(void)link_send(daemon_link, f);
+}
+
 void
 imd_presence_send_all(const char *owner, const char *to, int unavailable)
 {
 	struct imd_res	*r;
 
 	for (r = imd_res_list(owner); r != NULL; r = r->next)
-		if (r->available)
+		if (r->available) {
 			send_res_presence(r, to, unavailable);
+			/* A from subscription began or ended (all callers). */
+			if (strchr(to, '/') == NULL && imd_is_local_jid(to))
+				pep_presence_to(r->full, to, r->presence,
+				    !unavailable);
+		}
 }
 
 /* RFC 6121 4.2.2, 4.4.2, 4.5.2: to every contact with sub from/both. */
@@ -205,6 +235,26 @@ stamp_photo(const char *owner, struct xnode *x)
 		xnode_add_text(p, hash, strlen(hash));
 }
 
+static int
+pep_presence_item(const struct imd_item *it, void *arg)
+{
+	struct bcast	*b = arg;
+
+	if ((it->sub == IMD_SUB_TO || it->sub == IMD_SUB_BOTH) &&
+	    imd_is_local_jid(it->jid) && strcmp(it->jid, b->owner) != 0)
+		pep_presence_to(b->res->full, it->jid, b->res->presence,
+		    b->res->available);
+	return 0;
+}
+
+static void
+pep_presence(struct bcast *b)
+{
+	pep_presence_to(b->res->full, b->owner, b->res->presence,
+	    b->res->available);
+	(void)imd_roster_each(b->owner, pep_presence_item, b);
+}
+
 static void
 broadcast_available(struct imd_res *res, const char *owner, struct xnode *x)
 {
@@ -224,6 +274,7 @@ broadcast_available(struct imd_res *res, const char *owner, struct xnode *x)
 	res->interested = 1;
 	(void)imd_roster_each(owner, bc_subscriber, &b);
 	own_resources(res, owner, x, 1);
+	pep_presence(&b);
 	if (initial)
 		initial_presence(res, owner, &b);
 	/* XEP-0160: offline messages go to the first resource that can take
@@ -247,6 +298,7 @@ broadcast_unavailable(struct imd_res *res, const char *owner, struct xnode *x)
 	xnode_free(res->presence);
 	res->presence = NULL;
 	(void)imd_roster_each(owner, bc_subscriber, &b);
+	pep_presence(&b);
 	/* RFC 6121 4.6.3: those that got directed presence hear it ended. */
 	for (i = 0; i < res->ndirected; i++)
 		presence_route(res->full, res->directed[i], x);

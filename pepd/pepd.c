@@ -105,6 +105,7 @@ pepd_shutdown(void)
 		pep_node_free(n);
 	}
 	pep_nnodes = 0;
+	pep_contacts_free();
 	store_close(pep_store);
 	pep_store = NULL;
 }
@@ -330,7 +331,10 @@ on_stanza(struct frame *f)
 	if (stanza_init(&s, f, x) == -1)
 		log_warnx("stanza from %s to %s with a bad address dropped",
 		    f->from, f->to);
-	else if (s.kind == RK_IQ)
+	else if (s.kind == RK_IQ && (s.stype == RS_RESULT ||
+	    s.stype == RS_ERROR) && pep_contacts_disco_reply(&s)) {
+		/* a caps question of pepd_contacts.c answered */
+	} else if (s.kind == RK_IQ)
 		pep_iq(&s);
 	else if (s.kind == RK_MESSAGE && s.stype != RS_ERROR)
 		pep_reply_error(&s, "cancel", "service-unavailable", NULL);
@@ -344,6 +348,9 @@ pepd_dispatch(struct link *l, struct frame *f)
 	switch (f->hdr.type) {
 	case RF_STANZA:
 		on_stanza(f);
+		break;
+	case RF_PEP_PRESENCE:
+		pep_contacts_frame(f);
 		break;
 	case RF_BOUNCE:
 		/* A notification nobody took: nothing to retry, nothing to

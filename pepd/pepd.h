@@ -31,6 +31,10 @@
 #define PEP_MAX_NAME		256	/* node names and item ids, bytes */
 #define PEP_MAX_TITLE		256
 #define PEP_DEF_PAYLOAD		(256 * 1024)	/* max-stanza-size default */
+#define PEP_MAX_CONTACTS	10000	/* online contacts mirrored, all owners */
+#define PEP_MAX_CAPS		1000	/* caps versions cached */
+#define PEP_MAX_CAPS_FEATS	64	/* +notify features kept per version */
+#define PEP_MAX_CAPS_VER	256	/* bytes of a caps node or ver */
 
 #define NS_PUBSUB		"http://jabber.org/protocol/pubsub"
 #define NS_PUBSUB_OWNER		"http://jabber.org/protocol/pubsub#owner"
@@ -199,5 +203,9 @@ int	pep_item_to_xml(struct xnode *parent, const struct pep_item *,
 /* pepd_contacts.c: what PEP needs from imd (docs/pep.md, "Contacts").
  * 1 if `contact` has a presence subscription to `owner`'s presence. */
 int	pep_contact_subscribed(const char *owner, const char *contact);
+void	pep_contacts_frame(struct frame *);		/* RF_PEP_PRESENCE */
+int	pep_contacts_disco_reply(struct pep_stanza *);	/* 1: taken */
+void	pep_contacts_fanout(struct pep_node *, struct xnode *msg);
+void	pep_contacts_free(void);
 
 #endif

@@ -3,7 +3,9 @@
  * 6.1.7): one <message type='headline'/> from the service to each
  * subscription, built once and re-addressed per recipient.
  *
- * Called by pepd_iq.c after the change is committed.  Invariants:
+ * PEP nodes also reach the owner's online contacts whose caps want
+ * them (pepd_contacts.c).  Called by pepd_iq.c after the change is
+ * committed.  Invariants:
  * outcasts get nothing even if a subscription survived; a full send
  * queue stops the fan-out with a log line instead of growing the queue.
  */
@@ -52,6 +54,7 @@ fanout(struct pep_node *n, struct xnode *m)
 			return;
 		}
 	}
+	pep_contacts_fanout(n, m);
 }
 
 /* `items` (an <items node=.../> in the event namespace) is taken. */

@@ -641,6 +641,12 @@ route_frame(struct child *ch, struct frame *f)
 		else
 			on_presence(ch, f);
 		break;
+	case RF_PEP_PRESENCE:
+		/* Optional contact presence for PEP (docs/pep.md, "Contacts"):
+		 * dropped when pepd is not there to take it. */
+		if (ch->id == D_IMD && service_child(D_PEPD) != NULL)
+			route_service(ch, f, D_PEPD);
+		break;
 	case RF_ACCT_PASSWD:
 	case RF_ACCT_DEL:
 		/* XEP-0077 change/cancel: only for a session this c2sd bound;

@@ -333,3 +333,70 @@ def test_persistence_across_restart(inst):
         await a.close()
         await b.close()
     xu.run(t2())
+
+
+# ---- PEP on accounts: contacts notified by caps (XEP-0163 4.3) ----
+
+TUNE = "urn:xmpp:tune"
+NS_TUNE = "http://jabber.org/protocol/tune"
+
+
+async def pep_login(inst, user, notify=()):
+    """A client that records presences (for befriend) and advertises
+    XEP-0115 caps with `notify` as "<node>+notify" features."""
+    from test_imd_core import Client as RosterClient
+    c = RosterClient(inst, user, PW,
+                     plugins=("xep_0060", "xep_0115", "xep_0163"))
+    c.connect((inst.host, inst.port), force_starttls=True)
+    try:
+        await asyncio.wait_for(asyncio.shield(c.started), 10)
+    except BaseException:
+        xu.safe_abort(c)
+        raise
+    # slixmpp keeps disco features per bound full JID, so they are added
+    # now; the first presence went out without caps, this one has <c/>.
+    for node in notify:
+        await c["xep_0030"].add_feature(node + "+notify")
+    await c["xep_0115"].update_caps(broadcast=False)
+    c.send_presence()
+    return c
+
+
+async def tune_events(c, timeout=5.0):
+    m, ev = await event(c, lambda e: e.find(q(PSE, "items")) is not None and
+                        e.find(q(PSE, "items")).get("node") == TUNE, timeout)
+    return m, ev.find(q(PSE, "items")).find(q(PSE, "item"))
+
+
+def test_pep_contacts_notified_by_caps(inst):
+    from test_imd_core import befriend
+    for u in ("powner", "pview", "pplain", "plate"):
+        inst.adduser(u, PW)
+
+    async def t():
+        owner = await pep_login(inst, "powner")
+        view = await pep_login(inst, "pview", notify=(TUNE,))
+        plain = await pep_login(inst, "pplain")
+        for c in (view, plain):
+            await befriend(inst, owner, c)
+        await asyncio.sleep(0.5)    # caps learnt by pepd (disco#info)
+        payload = xu.ET.fromstring("<tune xmlns='%s'><artist>Yes</artist>"
+                                   "</tune>" % NS_TUNE)
+        await owner["xep_0060"].publish(None, TUNE, id="t1", payload=payload)
+        m, it = await tune_events(view)
+        assert str(m["from"]) == inst.jid("powner")
+        assert it.get("id") == "t1"
+        assert it.find("{%s}tune" % NS_TUNE).find(
+            "{%s}artist" % NS_TUNE).text == "Yes"
+        # no +notify in its caps: nothing
+        await plain.no_message(0.7)
+        # a contact coming online later gets the last item (4.3.2)
+        late = await pep_login(inst, "plate")
+        await befriend(inst, owner, late)
+        await late.close()
+        late = await pep_login(inst, "plate", notify=(TUNE,))
+        m, it = await tune_events(late)
+        assert str(m["from"]) == inst.jid("powner") and it.get("id") == "t1"
+        for c in (owner, view, plain, late):
+            await c.close()
+    xu.run(t(), timeout=60.0)
