@@ -23,6 +23,7 @@
 #include <openssl/ssl.h>
 
 #include "frame.h"
+#include "stanza.h"
 #include "jid.h"
 #include "xml.h"
 
@@ -377,9 +378,7 @@ void	 session_return_to(uint64_t sess, uint8_t kind, uint8_t stype,
 	    const char *cond);
 void	 session_close_account(const struct jid *, const struct session *keep,
 	    const char *cond, const char *text);
-uint8_t	 stanza_kind(const char *name);
 struct xnode *stanza_parse(const char *, size_t);
-uint8_t	 stanza_stype(uint8_t kind, const char *type);
 void	 stanza_make_error(struct xnode *, const char *type, const char *cond,
 	    const char *text);
 void	 session_send_node(struct session *, struct xnode *);

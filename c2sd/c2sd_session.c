@@ -27,6 +27,7 @@
 #include "link.h"
 #include "log.h"
 #include "c2sd.h"
+#include "stanza.h"
 
 static struct {
 	TAILQ_HEAD(, session) b[C2SD_SESSION_BUCKETS];
@@ -55,49 +56,6 @@ session_find(uint64_t id)
 		if (s->id == id)
 			return s;
 	return NULL;
-}
-
-uint8_t
-stanza_kind(const char *name)
-{
-	if (strcmp(name, "message") == 0)
-		return RK_MESSAGE;
-	if (strcmp(name, "presence") == 0)
-		return RK_PRESENCE;
-	if (strcmp(name, "iq") == 0)
-		return RK_IQ;
-	return RK_NONE;
-}
-
-/* The header stype of a stanza; RS_NONE when the type is invalid. */
-uint8_t
-stanza_stype(uint8_t kind, const char *t)
-{
-	static const struct { uint8_t kind; const char *name; uint8_t st; } map[] = {
-		{ RK_MESSAGE, "normal", RS_NORMAL }, { RK_MESSAGE, "chat", RS_CHAT },
-		{ RK_MESSAGE, "groupchat", RS_GROUPCHAT },
-		{ RK_MESSAGE, "headline", RS_HEADLINE },
-		{ RK_PRESENCE, "unavailable", RS_UNAVAILABLE },
-		{ RK_PRESENCE, "subscribe", RS_SUBSCRIBE },
-		{ RK_PRESENCE, "subscribed", RS_SUBSCRIBED },
-		{ RK_PRESENCE, "unsubscribe", RS_UNSUBSCRIBE },
-		{ RK_PRESENCE, "unsubscribed", RS_UNSUBSCRIBED },
-		{ RK_PRESENCE, "probe", RS_PROBE },
-		{ RK_IQ, "get", RS_GET }, { RK_IQ, "set", RS_SET },
-		{ RK_IQ, "result", RS_RESULT },
-	};
-	size_t i;
-
-	if (t == NULL)
-		return kind == RK_MESSAGE ? RS_NORMAL :
-		    kind == RK_PRESENCE ? RS_AVAILABLE : RS_NONE;
-	if (strcmp(t, "error") == 0)
-		return RS_ERROR;
-	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (map[i].kind == kind && strcmp(map[i].name, t) == 0)
-			return map[i].st;
-	/* RFC 6121 5.2.2: an unknown message type is treated as normal. */
-	return kind == RK_MESSAGE ? RS_NORMAL : RS_NONE;
 }
 
 /* Turn `n` into its own error reply (RFC 6120 8.3): swap to/from, type

@@ -24,6 +24,7 @@
 #include "link.h"
 #include "log.h"
 #include "mucd.h"
+#include "stanza.h"
 #include "store.h"
 
 #define MUC_LINK_LOWAT	(8 * 1024 * 1024)
@@ -134,54 +135,13 @@ muc_kind(const struct xnode *x)
 {
 	if (x == NULL || x->type != XNODE_ELEM || !ns_client(x->ns))
 		return RK_NONE;
-	if (strcmp(x->name, "message") == 0)
-		return RK_MESSAGE;
-	if (strcmp(x->name, "presence") == 0)
-		return RK_PRESENCE;
-	if (strcmp(x->name, "iq") == 0)
-		return RK_IQ;
-	return RK_NONE;
+	return stanza_kind(x->name);
 }
 
-static const struct {
-	uint8_t		 kind;
-	const char	*name;
-	uint8_t		 stype;
-} stypes[] = {
-	{ RK_MESSAGE, "normal", RS_NORMAL },
-	{ RK_MESSAGE, "chat", RS_CHAT },
-	{ RK_MESSAGE, "groupchat", RS_GROUPCHAT },
-	{ RK_MESSAGE, "headline", RS_HEADLINE },
-	{ RK_PRESENCE, "unavailable", RS_UNAVAILABLE },
-	{ RK_PRESENCE, "subscribe", RS_SUBSCRIBE },
-	{ RK_PRESENCE, "subscribed", RS_SUBSCRIBED },
-	{ RK_PRESENCE, "unsubscribe", RS_UNSUBSCRIBE },
-	{ RK_PRESENCE, "unsubscribed", RS_UNSUBSCRIBED },
-	{ RK_PRESENCE, "probe", RS_PROBE },
-	{ RK_IQ, "get", RS_GET },
-	{ RK_IQ, "set", RS_SET },
-	{ RK_IQ, "result", RS_RESULT },
-};
-
-/* RFC 6120 8.2.3, RFC 6121 5.2.2 / 4.7.1: the default types. */
 uint8_t
 muc_stype(const struct xnode *x)
 {
-	uint8_t		 kind = muc_kind(x);
-	const char	*t;
-	size_t		 i;
-
-	if (kind == RK_NONE)
-		return RS_NONE;
-	if ((t = xnode_attr(x, "type")) == NULL)
-		return kind == RK_MESSAGE ? RS_NORMAL :
-		    kind == RK_PRESENCE ? RS_AVAILABLE : RS_NONE;
-	if (strcmp(t, "error") == 0)
-		return RS_ERROR;
-	for (i = 0; i < sizeof(stypes) / sizeof(stypes[0]); i++)
-		if (stypes[i].kind == kind && strcmp(stypes[i].name, t) == 0)
-			return stypes[i].stype;
-	return kind == RK_MESSAGE ? RS_NORMAL : RS_NONE;
+	return stanza_stype(muc_kind(x), xnode_attr(x, "type"));
 }
 
 uint64_t

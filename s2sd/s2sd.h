@@ -25,6 +25,7 @@
 #include <openssl/ssl.h>
 
 #include "frame.h"
+#include "stanza.h"
 #include "jid.h"
 #include "sandbox.h"
 #include "xml.h"
@@ -259,8 +260,6 @@ void	component_detach(struct s2s_conn *);
 void	component_deliver(struct s2s_component *, struct frame *);
 
 /* s2sd_stanza.c: between XML trees and frames. */
-uint8_t	stanza_kind(const char *name);
-uint8_t	stanza_stype(uint8_t kind, const char *type);
 const char *stream_ns(const struct s2s_conn *);
 int	stanza_route(struct xnode *, const char *ns, uint64_t session);
 void	stanza_bounce(struct frame *, const char *cond);
