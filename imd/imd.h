@@ -173,6 +173,21 @@ void	imd_offline_flush(struct imd_res *res);
  * 0, or -1 (not archived: not fatal). */
 int	imd_mam_archive(const char *owner_bare, struct xnode *msg, int incoming,
 	    const char *with, char *id, size_t idlen);
+/* One copy of a message for imd_mam_archive_copies(). */
+struct imd_mam_copy {
+	const char	*owner;		/* bare JID whose archive it goes to */
+	const char	*with;		/* the other party; NULL: not archived */
+	int		 incoming;
+	char		 id[64];	/* out: its stanza-id, "" if not stored */
+};
+#define IMD_MAM_COPIES_MAX	2
+/* Archive `msg` in up to IMD_MAM_COPIES_MAX archives in one write
+ * transaction, serializing it once; each copy behaves as a call of
+ * imd_mam_archive() (forged ids of every owner removed first, preferences,
+ * <stanza-id/> added for incoming copies only after the commit).  Returns
+ * how many copies were stored, or -1 when n is too large. */
+int	imd_mam_archive_copies(struct xnode *msg, struct imd_mam_copy *c,
+	    size_t n);
 int	imd_mam_iq(struct imd_stanza *);
 /* Copies of an outgoing message to the sender's other resources. */
 void	imd_carbons_sent(struct imd_stanza *);

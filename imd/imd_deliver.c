@@ -109,28 +109,67 @@ deliver(struct imd_stanza *s, const char *owner, const char *except,
 		imd_carbons_received(owner, s->x, NULL);
 }
 
+/*
+ * Whether a local account takes `s`: 0 with its bare JID in `owner` and the
+ * sender's in `sender`, or -1 after the sender was answered.
+ */
+static int
+inbound_accept(struct imd_stanza *s, char *owner, char *sender)
+{
+	if (s->to.local[0] == '\0' || !imd_is_local(s->to.domain) ||
+	    jid_format_bare(&s->to, owner, JID_MAX + 1) < 0 ||
+	    imd_bare(s->from_s, sender, JID_MAX + 1) == -1) {
+		imd_reply_error(s, "cancel", "service-unavailable");
+		return -1;
+	}
+	/* XEP-0191 3.3: a blocked sender learns nothing more than this. */
+	if (imd_is_blocked(owner, sender)) {
+		imd_reply_error(s, "cancel", "service-unavailable");
+		return -1;
+	}
+	return 0;
+}
+
 void
 imd_message_inbound(struct imd_stanza *s)
 {
 	char	owner[JID_MAX + 1], sender[JID_MAX + 1], id[64];
 
-	if (s->to.local[0] == '\0' || !imd_is_local(s->to.domain) ||
-	    jid_format_bare(&s->to, owner, sizeof(owner)) < 0 ||
-	    imd_bare(s->from_s, sender, sizeof(sender)) == -1) {
-		imd_reply_error(s, "cancel", "service-unavailable");
+	if (inbound_accept(s, owner, sender) == -1)
 		return;
-	}
-	/* XEP-0191 3.3: a blocked sender learns nothing more than this. */
-	if (imd_is_blocked(owner, sender)) {
-		imd_reply_error(s, "cancel", "service-unavailable");
-		return;
-	}
 	if (!s->outbound)
 		imd_compliance_log(s->from_s, s->to_s, s->x);
 	/* Archived first, so the delivered copy carries its stanza-id. */
 	if (archivable(s->x))
 		(void)imd_mam_archive(owner, s->x, 1, sender, id, sizeof(id));
 	deliver(s, owner, NULL, !no_copy(s->x));
+}
+
+/*
+ * From one local account to another: the sender's and the recipient's
+ * copies are archived in one transaction (docs/performance.md), then the
+ * message is delivered, carrying the recipient's committed stanza-id.
+ */
+static void
+message_local(struct imd_stanza *s, const char *owner, const char *peer)
+{
+	char			 rowner[JID_MAX + 1], sender[JID_MAX + 1];
+	struct imd_mam_copy	 c[2];
+	int			 take;
+
+	take = inbound_accept(s, rowner, sender) == 0;
+	if (archivable(s->x)) {
+		memset(c, 0, sizeof(c));
+		c[0].owner = owner;
+		c[0].with = peer;
+		c[1].owner = rowner;
+		c[1].with = sender;
+		c[1].incoming = 1;
+		(void)imd_mam_archive_copies(s->x, c, take ? 2 : 1);
+	}
+	imd_compliance_log(s->from_s, s->to_s, s->x);
+	if (take)
+		deliver(s, rowner, NULL, !no_copy(s->x));
 }
 
 /* XEP-0191 3.3: the user wrote to a JID it blocked. */
@@ -170,13 +209,14 @@ imd_message_outbound(struct imd_stanza *s)
 	}
 	if (!no_copy(s->x))
 		imd_carbons_sent(s);
+	if (imd_is_local_jid(s->to_s)) {
+		message_local(s, owner, peer);
+		return;
+	}
 	if (archivable(s->x))
 		(void)imd_mam_archive(owner, s->x, 0, peer, id, sizeof(id));
 	imd_compliance_log(s->from_s, s->to_s, s->x);
-	if (imd_is_local_jid(s->to_s))
-		imd_message_inbound(s);
-	else
-		(void)imd_send(s->from_s, s->to_s, s->x);
+	(void)imd_send(s->from_s, s->to_s, s->x);
 }
 
 /* A message imd handed to `to` came back: another resource, or offline. */

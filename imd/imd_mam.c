@@ -3,7 +3,10 @@
  * with unique stanza ids (XEP-0359).
  *
  * imd_deliver.c calls imd_mam_archive() for every message a local account
- * sends (incoming = 0) or receives (incoming = 1); imd_handlers.c routes
+ * sends (incoming = 0) or receives (incoming = 1), and
+ * imd_mam_archive_copies() for a message between two local accounts, so
+ * that both copies cost one write transaction and one serialization
+ * (docs/performance.md); imd_handlers.c routes
  * iq in urn:xmpp:mam:2 to imd_mam_iq() (query, form, prefs, metadata).
  *
  * LMDB layout (also in docs/imd.md):
@@ -258,91 +261,184 @@ mam_timer_start(void)
 		event_add(mam_timer, &tv);
 }
 
+/* The value: header, `with`, then the message as serialized once. */
 static int
-mam_value(struct xbuf *b, int incoming, const char *id, const char *with,
-    const struct xnode *msg)
+mam_value(struct xbuf *b, const struct imd_mam_copy *c, const struct xbuf *xml)
 {
-	size_t		 wlen = strlen(with);
+	size_t		 wlen = strlen(c->with);
 	unsigned char	 hdr[3 + MAM_ID_LEN + 2];
 
 	if (wlen > 0xffff)
 		return -1;
 	hdr[0] = 1;
-	hdr[1] = incoming ? 'i' : 'o';
+	hdr[1] = c->incoming ? 'i' : 'o';
 	hdr[2] = MAM_ID_LEN;
-	memcpy(hdr + 3, id, MAM_ID_LEN);
+	memcpy(hdr + 3, c->id, MAM_ID_LEN);
 	hdr[3 + MAM_ID_LEN] = wlen >> 8;
 	hdr[4 + MAM_ID_LEN] = wlen & 0xff;
+	xbuf_reset(b);
 	xbuf_add(b, (const char *)hdr, sizeof(hdr));
-	xbuf_add(b, with, wlen);
-	xml_serialize(b, msg, "");
+	xbuf_add(b, c->with, wlen);
+	xbuf_add(b, xml->data, xml->len);
 	return b->failed ? -1 : 0;
 }
 
 static void mam_prune_owner(struct store_txn *, const char *, uint64_t);
 
-/* Stores msg; 0 stored, 1 not wanted (preferences), -1 error. */
+/* The two puts of one copy; -1 aborts the whole transaction. */
 static int
-mam_store(const char *owner, const struct xnode *msg, int incoming,
-    const char *with, const char *id)
+mam_put(struct store_txn *t, const struct imd_mam_copy *c,
+    const struct xbuf *xml, struct xbuf *b, uint64_t now)
 {
 	unsigned char	 key[MAM_KEY_MAX];
-	struct store_txn *t;
-	struct xbuf	 b;
 	size_t		 klen;
-	uint64_t	 now = imd_now_usec();
-	int		 rc = -1;
 
-	if ((klen = mam_prefix(key, owner)) == 0 || imd_store == NULL)
+	if ((klen = mam_prefix(key, c->owner)) == 0)
 		return -1;
 	put_be64(key + klen, now);
 	put_be64(key + klen + 8, ++mam_seq);
 	klen += MAM_TAIL;
-	if ((t = store_begin(imd_store, 1)) == NULL)
+	if (mam_value(b, c, xml) == -1 ||
+	    store_put(t, MAM_DB, key, klen, b->data, b->len) == -1 ||
+	    store_put(t, MAM_ID_DB, c->id, MAM_ID_LEN, key, klen) == -1)
 		return -1;
-	if (!prefs_allow(t, owner, with)) {
-		store_abort(t);
-		return 1;
-	}
+	mam_prune_owner(t, c->owner, now);
+	return 0;
+}
+
+/*
+ * Stores the copies that have an id in one write transaction; st[i] is 0
+ * stored, 1 not wanted (preferences), -1 not stored.  Returns 0, or -1
+ * when the transaction failed (nothing stored).
+ */
+static int
+mam_store(struct imd_mam_copy *c, size_t n, const struct xbuf *xml, int *st)
+{
+	struct store_txn *t;
+	struct xbuf	 b;
+	uint64_t	 now = imd_now_usec();
+	size_t		 i;
+	int		 rc = 0;
+
+	if (imd_store == NULL || (t = store_begin(imd_store, 1)) == NULL)
+		return -1;
 	xbuf_init(&b);
-	if (mam_value(&b, incoming, id, with, msg) == 0 &&
-	    store_put(t, MAM_DB, key, klen, b.data, b.len) == 0 &&
-	    store_put(t, MAM_ID_DB, id, MAM_ID_LEN, key, klen) == 0) {
-		mam_prune_owner(t, owner, now);
-		rc = store_commit(t);
-	} else
-		store_abort(t);
+	for (i = 0; i < n && rc == 0; i++) {
+		st[i] = -1;
+		if (c[i].id[0] == '\0')
+			continue;
+		if (!prefs_allow(t, c[i].owner, c[i].with))
+			st[i] = 1;
+		else if ((rc = mam_put(t, &c[i], xml, &b, now)) == 0)
+			st[i] = 0;
+	}
 	xbuf_free(&b);
-	return rc;
+	if (rc == -1) {
+		store_abort(t);
+		return -1;
+	}
+	return store_commit(t);
+}
+
+/*
+ * Each copy alone, as when they were archived one by one: one copy that
+ * cannot be stored (map full, say) must not cost the other its entry.
+ */
+static void
+mam_store_each(struct imd_mam_copy *c, size_t n, const struct xbuf *xml,
+    int *st)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (mam_store(&c[i], 1, xml, &st[i]) == -1)
+			st[i] = -1;
+}
+
+/* Candidates get a fresh id; an owner too long for a key gets none. */
+static void
+mam_assign_ids(struct imd_mam_copy *c, size_t n)
+{
+	unsigned char	 key[MAM_KEY_MAX];
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		if (c[i].with == NULL)
+			continue;
+		if (mam_prefix(key, c[i].owner) == 0) {
+			log_warn("mam: cannot archive a message for %s",
+			    c[i].owner);
+			continue;
+		}
+		mam_new_id(c[i].id);
+	}
+}
+
+int
+imd_mam_archive_copies(struct xnode *msg, struct imd_mam_copy *c, size_t n)
+{
+	struct xnode	*sid;
+	struct xbuf	 xml;
+	int		 st[IMD_MAM_COPIES_MAX];
+	size_t		 i;
+	int		 stored = 0;
+
+	if (n > IMD_MAM_COPIES_MAX)
+		return -1;
+	for (i = 0; i < n; i++) {
+		c[i].id[0] = '\0';
+		st[i] = -1;
+		strip_forged_sid(msg, c[i].owner);
+	}
+	if (!mam_archivable(msg))
+		return 0;
+	mam_timer_start();
+	mam_assign_ids(c, n);
+	/* Serialized once, after every owner's forged ids are gone. */
+	xbuf_init(&xml);
+	xml_serialize(&xml, msg, "");
+	if (!xml.failed && mam_store(c, n, &xml, st) == -1) {
+		for (i = 0; i < n; i++)
+			st[i] = -1;	/* nothing of that txn is stored */
+		if (n > 1)
+			mam_store_each(c, n, &xml, st);
+	}
+	xbuf_free(&xml);
+	for (i = 0; i < n; i++) {
+		if (st[i] == -1 && c[i].id[0] != '\0')
+			log_warn("mam: cannot archive a message for %s",
+			    c[i].owner);
+		if (st[i] != 0) {
+			c[i].id[0] = '\0';
+			continue;
+		}
+		stored++;
+		/* Added after the commit: the id a client sees is stored. */
+		if (c[i].incoming &&
+		    (sid = xnode_add_child(msg, "stanza-id", NS_SID)) != NULL) {
+			xnode_set_attr(sid, "id", c[i].id);
+			xnode_set_attr(sid, "by", c[i].owner);
+		}
+	}
+	return stored;
 }
 
 int
 imd_mam_archive(const char *owner_bare, struct xnode *msg, int incoming,
     const char *with, char *id, size_t idlen)
 {
-	struct xnode	*sid;
-	int		 rc;
+	struct imd_mam_copy c;
 
 	if (id == NULL || idlen < MAM_ID_LEN + 1)
 		return -1;
 	id[0] = '\0';
-	strip_forged_sid(msg, owner_bare);
-	if (!mam_archivable(msg) || with == NULL)
+	memset(&c, 0, sizeof(c));
+	c.owner = owner_bare;
+	c.with = with;
+	c.incoming = incoming;
+	if (imd_mam_archive_copies(msg, &c, 1) != 1)
 		return -1;
-	mam_timer_start();
-	mam_new_id(id);
-	if ((rc = mam_store(owner_bare, msg, incoming, with, id)) != 0) {
-		if (rc == -1)
-			log_warn("mam: cannot archive a message for %s",
-			    owner_bare);
-		id[0] = '\0';
-		return -1;
-	}
-	/* Added after the commit: the id a client sees is always stored. */
-	if (incoming && (sid = xnode_add_child(msg, "stanza-id", NS_SID))) {
-		xnode_set_attr(sid, "id", id);
-		xnode_set_attr(sid, "by", owner_bare);
-	}
+	memcpy(id, c.id, MAM_ID_LEN + 1);
 	return 0;
 }
 

@@ -337,6 +337,60 @@ test_not_archived(void **state)
 	assert_int_equal(count_with("<result"), 1);
 }
 
+static void iq(const char *, const char *);
+
+/* A local message: both copies in one transaction, ids as one by one. */
+static void
+test_archive_copies(void **state)
+{
+	struct imd_mam_copy c[3];
+	struct xnode	*m, *sid;
+	int		 n = 0;
+
+	memset(c, 0, sizeof(c));
+	c[0].owner = "romeo@cap.lit";
+	c[0].with = "juliet@cap.lit";
+	c[1].owner = "juliet@cap.lit";
+	c[1].with = "romeo@cap.lit";
+	c[1].incoming = 1;
+	m = parse("<message type='chat'><body>pair</body>"
+	    "<stanza-id xmlns='urn:xmpp:sid:0' by='juliet@cap.lit' id='f1'/>"
+	    "<stanza-id xmlns='urn:xmpp:sid:0' by='romeo@cap.lit' id='f2'/>"
+	    "</message>");
+	assert_int_equal(imd_mam_archive_copies(m, c, 3), -1);
+	assert_int_equal(imd_mam_archive_copies(m, c, 2), 2);
+	assert_int_equal(strlen(c[0].id), 22);
+	assert_int_equal(strlen(c[1].id), 22);
+	assert_string_not_equal(c[0].id, c[1].id);
+	/* Only the recipient's committed id is added; the forged ones go. */
+	for (sid = xnode_first_elem(m); sid; sid = xnode_next_elem(sid)) {
+		if (strcmp(sid->name, "stanza-id") != 0)
+			continue;
+		n++;
+		assert_string_equal(xnode_attr(sid, "by"), "juliet@cap.lit");
+		assert_string_equal(xnode_attr(sid, "id"), c[1].id);
+	}
+	assert_int_equal(n, 1);
+	xnode_free(m);
+	query("juliet@cap.lit/b", "");
+	assert_int_equal(count_with("<result"), 1);
+	assert_non_null(strstr(out[0], c[1].id));
+	assert_non_null(strstr(out[0], ">pair<"));
+	assert_null(strstr(out[0], "'f1'"));
+	assert_null(strstr(out[0], "'f2'"));
+
+	/* The recipient's preferences refuse hers; the sender's is kept. */
+	iq("set", "<prefs xmlns='urn:xmpp:mam:2' default='never'/>");
+	m = parse("<message type='chat'><body>two</body></message>");
+	assert_int_equal(imd_mam_archive_copies(m, c, 2), 1);
+	assert_int_equal(strlen(c[0].id), 22);
+	assert_string_equal(c[1].id, "");
+	assert_null(xnode_child(m, "stanza-id", NS_SID));
+	xnode_free(m);
+	query("juliet@cap.lit/b", "");
+	assert_int_equal(count_with("<result"), 1);
+}
+
 /* ---- queries ---- */
 
 static void
@@ -778,6 +832,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_stanza_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_archived, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_archive_copies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paging, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
