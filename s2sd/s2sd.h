@@ -193,6 +193,8 @@ int	conn_has_room(const struct s2s_conn *, size_t);
 void	conn_set_timer(struct s2s_conn *, unsigned int seconds);
 void	conn_stream_error(struct s2s_conn *, const char *cond,
 	    const char *text);
+void	conn_on_stream_close(void *);
+void	conn_on_xml_error(void *, enum xml_error, const char *);
 void	conn_end(struct s2s_conn *);
 void	conn_close(struct s2s_conn *);
 void	conn_shutdown_all(void);

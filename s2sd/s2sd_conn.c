@@ -577,3 +577,24 @@ conn_shutdown_all(void)
 	}
 	reap_cb(-1, 0, NULL);
 }
+
+/* The end of a peer's stream and XML errors are handled alike on every
+ * kind of stream (incoming, outgoing, component). */
+void
+conn_on_stream_close(void *arg)
+{
+	struct s2s_conn *c = arg;
+
+	if (c->state != SS_CLOSING)
+		conn_writes(c, "</stream:stream>");
+	conn_end(c);
+}
+
+void
+conn_on_xml_error(void *arg, enum xml_error e, const char *detail)
+{
+	struct s2s_conn *c = arg;
+
+	log_debug("%s: %s", c->peer, detail ? detail : "XML error");
+	conn_stream_error(c, xml_error_condition(e), NULL);
+}

@@ -288,28 +288,9 @@ on_stanza(void *arg, struct xnode *n)
 	xnode_free(n);
 }
 
-static void
-on_stream_close(void *arg)
-{
-	struct s2s_conn *c = arg;
-
-	if (c->state != SS_CLOSING)
-		conn_writes(c, "</stream:stream>");
-	conn_end(c);
-}
-
-static void
-on_error(void *arg, enum xml_error e, const char *detail)
-{
-	struct s2s_conn *c = arg;
-
-	log_debug("%s: %s", c->peer, detail ? detail : "XML error");
-	conn_stream_error(c, xml_error_condition(e), NULL);
-}
-
 const struct xml_callbacks out_callbacks = {
 	.stream_open = on_stream_open,
 	.stanza = on_stanza,
-	.stream_close = on_stream_close,
-	.error = on_error,
+	.stream_close = conn_on_stream_close,
+	.error = conn_on_xml_error,
 };
