@@ -6,6 +6,7 @@
 
 #include "frame.h"
 #include "stanza.h"
+#include "xml.h"
 
 uint8_t
 stanza_kind(const char *name)
@@ -55,4 +56,24 @@ stanza_stype(uint8_t kind, const char *t)
 		if (stypes[i].kind == kind && strcmp(stypes[i].name, t) == 0)
 			return stypes[i].stype;
 	return kind == RK_MESSAGE ? RS_NORMAL : RS_NONE;
+}
+
+int
+stanza_ns_client(const char *ns)
+{
+	return ns == NULL || *ns == '\0' || strcmp(ns, XMLNS_CLIENT) == 0;
+}
+
+uint8_t
+stanza_node_kind(const struct xnode *x)
+{
+	if (x == NULL || x->type != XNODE_ELEM || !stanza_ns_client(x->ns))
+		return RK_NONE;
+	return stanza_kind(x->name);
+}
+
+uint8_t
+stanza_node_stype(const struct xnode *x)
+{
+	return stanza_stype(stanza_node_kind(x), xnode_attr(x, "type"));
 }

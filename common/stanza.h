@@ -6,7 +6,10 @@
 #ifndef RAMPART_STANZA_H
 #define RAMPART_STANZA_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+struct xnode;
 
 /* RK_* for "message", "presence", "iq"; RK_NONE otherwise. */
 uint8_t	stanza_kind(const char *name);
@@ -15,5 +18,18 @@ uint8_t	stanza_kind(const char *name);
  * 4.7.1); an unknown message type is normal (RFC 6121 5.2.2); otherwise an
  * unknown type is RS_NONE. */
 uint8_t	stanza_stype(uint8_t kind, const char *type);
+
+/* Frame bodies are in the jabber:client default namespace without a
+ * declaration: "" (or NULL) means jabber:client (docs/frames.md). */
+int	stanza_ns_client(const char *ns);
+/* Kind and type of a parsed element (RK_NONE for non-stanzas). */
+uint8_t	stanza_node_kind(const struct xnode *);
+uint8_t	stanza_node_stype(const struct xnode *);
+
+/* xmpptime.c: the clock as microseconds, and XEP-0082 DateTime in UTC
+ * ("YYYY-MM-DDThh:mm:ss.sssZ"; buf >= 32).  A separate file so that unit
+ * tests can supply their own clock. */
+uint64_t xmpp_now_usec(void);
+void	xmpp_timestamp(char *buf, size_t len, uint64_t usec);
 
 #endif

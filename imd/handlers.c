@@ -31,7 +31,7 @@ imd_iq(struct imd_stanza *s)
 {
 	const struct imd_iq_handler	*h;
 	struct xnode			*p;
-	uint8_t				 st = imd_stype(s->x);
+	uint8_t				 st = stanza_node_stype(s->x);
 
 	if (st != RS_GET && st != RS_SET)
 		return;
@@ -61,7 +61,7 @@ imd_disco_iq(struct imd_stanza *s)
 	const char			*node;
 	int				 info;
 
-	if (imd_stype(s->x) != RS_GET || p == NULL)
+	if (stanza_node_stype(s->x) != RS_GET || p == NULL)
 		return -1;
 	info = strcmp(p->ns, NS_DISCO_INFO) == 0;
 	node = xnode_attr(p, "node");

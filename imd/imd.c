@@ -221,56 +221,15 @@ imd_shutdown(void)
 
 /* ---- helpers ---- */
 
-int
-imd_ns_client(const char *ns)
-{
-	return ns == NULL || *ns == '\0' || strcmp(ns, XMLNS_CLIENT) == 0;
-}
-
 struct xnode *
 imd_child(const struct xnode *x, const char *name)
 {
 	struct xnode	*c;
 
 	for (c = xnode_first_elem(x); c != NULL; c = xnode_next_elem(c))
-		if (strcmp(c->name, name) == 0 && imd_ns_client(c->ns))
+		if (strcmp(c->name, name) == 0 && stanza_ns_client(c->ns))
 			return c;
 	return NULL;
-}
-
-uint8_t
-imd_kind(const struct xnode *x)
-{
-	if (x == NULL || x->type != XNODE_ELEM || !imd_ns_client(x->ns))
-		return RK_NONE;
-	return stanza_kind(x->name);
-}
-
-uint8_t
-imd_stype(const struct xnode *x)
-{
-	return stanza_stype(imd_kind(x), xnode_attr(x, "type"));
-}
-
-uint64_t
-imd_now_usec(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-void
-imd_timestamp(char *buf, size_t len, uint64_t usec)
-{
-	time_t		t = (time_t)(usec / 1000000);
-	struct tm	tm;
-
-	gmtime_r(&t, &tm);
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (unsigned)(usec % 1000000 / 1000));
 }
 
 /* Does the tree hold a no-namespace element under a namespaced one (a
@@ -312,7 +271,7 @@ imd_serialize(struct xbuf *b, const struct xnode *x)
 	struct xnode	*y;
 
 	if (!mixed_ns(x)) {
-		xml_serialize(b, x, imd_ns_client(x->ns) ? x->ns : XMLNS_CLIENT);
+		xml_serialize(b, x, stanza_ns_client(x->ns) ? x->ns : XMLNS_CLIENT);
 		return b->failed ? -1 : 0;
 	}
 	if ((y = xnode_dup(x)) == NULL)
@@ -345,7 +304,7 @@ imd_send(const char *from, const char *to, struct xnode *x)
 	xnode_set_attr(x, "to", to);
 	xbuf_init(&b);
 	if (imd_serialize(&b, x) == 0 &&
-	    (f = fout_stanza(imd_kind(x), imd_stype(x), from, to,
+	    (f = fout_stanza(stanza_node_kind(x), stanza_node_stype(x), from, to,
 	    b.data, b.len)) != NULL) {
 		if (link_send(daemon_link, f) == 0)
 			rc = 0;
@@ -361,7 +320,7 @@ imd_reply_error(struct imd_stanza *s, const char *type, const char *cond)
 {
 	struct xnode	*r, *e;
 
-	if (imd_stype(s->x) == RS_ERROR || imd_kind(s->x) == RK_NONE)
+	if (stanza_node_stype(s->x) == RS_ERROR || stanza_node_kind(s->x) == RK_NONE)
 		return;		/* RFC 6120 8.3.1: never answer an error */
 	if ((r = xnode_dup(s->x)) == NULL)
 		return;
@@ -417,9 +376,9 @@ imd_stanza_init(struct imd_stanza *s, struct frame *f, struct xnode *x,
 static void
 stanza_run(struct imd_stanza *s)
 {
-	uint8_t	stype = imd_stype(s->x);
+	uint8_t	stype = stanza_node_stype(s->x);
 
-	switch (imd_kind(s->x)) {
+	switch (stanza_node_kind(s->x)) {
 	case RK_MESSAGE:
 		if (s->outbound)
 			imd_message_outbound(s);

@@ -33,6 +33,7 @@
 #include "frame.h"
 #include "jid.h"
 #include "sandbox.h"
+#include "stanza.h"
 #include "xml.h"
 
 struct store;
@@ -96,11 +97,7 @@ void	imd_reply_error(struct imd_stanza *s, const char *type, const char *cond);
 /* An iq result to `s`, with `payload` (may be NULL; taken) as child. */
 void	imd_reply_result(struct imd_stanza *s, struct xnode *payload);
 /* Kind/stype of an element as the frame header encodes them. */
-uint8_t	imd_kind(const struct xnode *);
-uint8_t	imd_stype(const struct xnode *);
 /* Current time as XEP-0082 "YYYY-MM-DDThh:mm:ss.sssZ"; buf >= 32. */
-void	imd_timestamp(char *buf, size_t len, uint64_t usec);
-uint64_t imd_now_usec(void);
 
 /* imd_session.c: the mirror of routerd's session table, with presence. */
 struct imd_res {
@@ -252,7 +249,6 @@ int	imd_is_local_jid(const char *jid);
 /* The bare part of a normalized JID into buf; -1 if it does not fit. */
 int	imd_bare(const char *jid, char *buf, size_t len);
 /* A namespace that means jabber:client in a frame body ("" or the URI). */
-int	imd_ns_client(const char *ns);
 /* First child element `name` in the jabber:client namespace. */
 struct xnode *imd_child(const struct xnode *, const char *name);
 /* A stanza as a frame body (jabber:client undeclared at the root). */

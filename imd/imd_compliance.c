@@ -210,7 +210,7 @@ log_line(struct xbuf *b, const char *from, const char *to,
 {
 	char	 stamp[64];
 
-	imd_timestamp(stamp, sizeof(stamp), imd_now_usec());
+	xmpp_timestamp(stamp, sizeof(stamp), xmpp_now_usec());
 	xbuf_adds(b, "{\"time\":");
 	json_str(b, stamp, strlen(stamp));
 	json_field(b, "from", from);

@@ -31,7 +31,7 @@ no_copy(const struct xnode *x)
 static int
 archivable(const struct xnode *x)
 {
-	uint8_t	st = imd_stype(x);
+	uint8_t	st = stanza_node_stype(x);
 
 	return (st == RS_CHAT || st == RS_NORMAL) &&
 	    imd_child(x, "body") != NULL;
@@ -48,7 +48,7 @@ to_resources(const char *from, const char *owner, struct xnode *x,
     const char *except, const char **first)
 {
 	struct imd_res	*r;
-	int		 best = -1, n = 0, all = imd_stype(x) == RS_HEADLINE;
+	int		 best = -1, n = 0, all = stanza_node_stype(x) == RS_HEADLINE;
 
 	for (r = imd_res_list(owner); r != NULL; r = r->next)
 		if (r->available && r->priority > best &&
@@ -75,7 +75,7 @@ deliver(struct imd_stanza *s, const char *owner, const char *except,
 {
 	struct imd_res	*r;
 	const char	*first = NULL;
-	uint8_t		 st = imd_stype(s->x);
+	uint8_t		 st = stanza_node_stype(s->x);
 
 	if (s->to.resource[0] != '\0' &&
 	    (except == NULL || strcmp(except, s->to_s) != 0) &&
@@ -178,7 +178,7 @@ reply_blocked(struct imd_stanza *s)
 {
 	struct xnode	*r, *e;
 
-	if (imd_stype(s->x) == RS_ERROR || (r = xnode_dup(s->x)) == NULL)
+	if (stanza_node_stype(s->x) == RS_ERROR || (r = xnode_dup(s->x)) == NULL)
 		return;
 	xnode_set_attr(r, "type", "error");
 	if ((e = xnode_add_child(r, "error", NULL)) != NULL) {
@@ -227,7 +227,7 @@ redeliver(struct frame *f, struct xnode *x, const char *from, const char *to,
 	struct imd_stanza	s;
 	char			owner[JID_MAX + 1];
 
-	if (imd_kind(x) != RK_MESSAGE || imd_stype(x) == RS_ERROR ||
+	if (stanza_node_kind(x) != RK_MESSAGE || stanza_node_stype(x) == RS_ERROR ||
 	    imd_stanza_init(&s, f, x, from, to, 0) == -1 ||
 	    jid_format_bare(&s.to, owner, sizeof(owner)) < 0)
 		return;

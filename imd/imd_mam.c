@@ -316,7 +316,7 @@ mam_store(struct imd_mam_copy *c, size_t n, const struct xbuf *xml, int *st)
 {
 	struct store_txn *t;
 	struct xbuf	 b;
-	uint64_t	 now = imd_now_usec();
+	uint64_t	 now = xmpp_now_usec();
 	size_t		 i;
 	int		 rc = 0;
 
@@ -559,7 +559,7 @@ imd_mam_prune(uint64_t now_usec, unsigned budget)
 static void
 mam_timer_cb(int fd, short ev, void *arg)
 {
-	if (imd_mam_prune(imd_now_usec(), MAM_PRUNE_TICK) == -1)
+	if (imd_mam_prune(xmpp_now_usec(), MAM_PRUNE_TICK) == -1)
 		log_warn("mam: retention sweep failed");
 }
 
@@ -859,7 +859,7 @@ send_result(struct store_txn *t, struct mam_query *q, const char *owner,
 	id[mv.idlen] = '\0';
 	if ((orig = xml_parse_element(mv.xml, mv.xmllen, NULL)) == NULL)
 		return -1;
-	imd_timestamp(stamp, sizeof(stamp), get_be64(tail));
+	xmpp_timestamp(stamp, sizeof(stamp), get_be64(tail));
 	if ((m = xnode_new("message", "")) != NULL &&
 	    (r = xnode_add_child(m, "result", NS_MAM)) != NULL &&
 	    (fw = imd_forwarded(orig, stamp)) != NULL) {
@@ -1183,7 +1183,7 @@ mam_metadata(struct imd_stanza *s, const char *owner)
 	for (i = 0; i < 2 && m.n > 0; i++) {
 		if ((e = xnode_add_child(md, names[i], NS_MAM)) == NULL)
 			continue;
-		imd_timestamp(stamp, sizeof(stamp), get_be64(m.tail[i]));
+		xmpp_timestamp(stamp, sizeof(stamp), get_be64(m.tail[i]));
 		xnode_set_attr(e, "id", m.id[i]);
 		xnode_set_attr(e, "timestamp", stamp);
 	}

@@ -297,7 +297,7 @@ imd_last_set(const char *owner_bare, const char *status)
 {
 	struct store_txn	*t;
 	unsigned char		 v[8 + MISC_MAX_STATUS];
-	uint64_t		 now = imd_now_usec();
+	uint64_t		 now = xmpp_now_usec();
 	char			 k[KEY_MAX];
 	size_t			 kl, sl, i;
 
@@ -332,7 +332,7 @@ last_load(const char *owner, unsigned long long *secs, char **status)
 	struct store_txn	*t;
 	const unsigned char	*v;
 	const void		*vp;
-	uint64_t		 then = 0, now = imd_now_usec();
+	uint64_t		 then = 0, now = xmpp_now_usec();
 	char			 k[KEY_MAX];
 	size_t			 kl, vl, i;
 	int			 rc;

@@ -65,7 +65,7 @@ stamped(const char *owner, struct xnode *msg, uint64_t now)
 		xnode_free(y);
 		return NULL;
 	}
-	imd_timestamp(ts, sizeof(ts), now);
+	xmpp_timestamp(ts, sizeof(ts), now);
 	xnode_set_attr(d, "from", strchr(owner, '@') + 1);
 	xnode_set_attr(d, "stamp", ts);
 	return y;
@@ -79,7 +79,7 @@ imd_offline_store(const char *owner, struct xnode *msg)
 	struct xbuf		 b;
 	char			 key[KEY_MAX];
 	size_t			 n = 0;
-	uint64_t		 now = imd_now_usec();
+	uint64_t		 now = xmpp_now_usec();
 	int			 klen, plen, rc = -1;
 
 	if (imd_conf.offline_quota == 0 || strchr(owner, '@') == NULL)

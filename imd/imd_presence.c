@@ -348,7 +348,7 @@ void
 imd_presence_outbound(struct imd_stanza *s)
 {
 	struct imd_res	*res;
-	uint8_t		 st = imd_stype(s->x);
+	uint8_t		 st = stanza_node_stype(s->x);
 	char		 owner[JID_MAX + 1];
 	int		 broadcast;
 
@@ -408,7 +408,7 @@ imd_presence_inbound(struct imd_stanza *s)
 	    imd_bare(s->from_s, sender, sizeof(sender)) == -1 ||
 	    imd_is_blocked(owner, sender))
 		return;
-	if (imd_stype(s->x) == RS_PROBE)
+	if (stanza_node_stype(s->x) == RS_PROBE)
 		probe_answer(s, owner, sender);
 	else
 		imd_presence_deliver(s->from_s, s->to_s, s->x);

@@ -814,7 +814,7 @@ imd_roster_iq(struct imd_stanza *s)
 		imd_reply_error(s, "auth", "forbidden");
 		return 0;
 	}
-	switch (imd_stype(s->x)) {
+	switch (stanza_node_stype(s->x)) {
 	case RS_GET:
 		return roster_get_iq(s, owner, q);
 	case RS_SET:

@@ -47,7 +47,7 @@ imd_subscription_route(const char *from, const char *to, const char *type,
 		memset(&f.hdr, 0, sizeof(f.hdr));
 		f.hdr.type = RF_STANZA;
 		f.hdr.kind = RK_PRESENCE;
-		f.hdr.stype = imd_stype(y);
+		f.hdr.stype = stanza_node_stype(y);
 		f.fd = -1;
 		xnode_set_attr(y, "from", from);
 		xnode_set_attr(y, "to", to);
@@ -192,7 +192,7 @@ imd_subscription_outbound(struct imd_stanza *s)
 	    strcmp(owner, contact) == 0 || s->to.local[0] == '\0' ||
 	    !imd_is_local_jid(owner))
 		return;
-	switch (imd_stype(s->x)) {
+	switch (stanza_node_stype(s->x)) {
 	case RS_SUBSCRIBE:
 		out_subscribe(s, owner, contact);
 		break;
@@ -301,7 +301,7 @@ imd_subscription_inbound(struct imd_stanza *s)
 	    imd_bare(s->from_s, contact, sizeof(contact)) == -1 ||
 	    strcmp(owner, contact) == 0 || imd_is_blocked(owner, contact))
 		return;
-	switch (imd_stype(s->x)) {
+	switch (stanza_node_stype(s->x)) {
 	case RS_SUBSCRIBE:
 		in_subscribe(s, owner, contact);
 		break;

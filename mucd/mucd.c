@@ -124,48 +124,6 @@ mucd_shutdown(void)
 
 /* ---- helpers ---- */
 
-static int
-ns_client(const char *ns)
-{
-	return ns == NULL || *ns == '\0' || strcmp(ns, XMLNS_CLIENT) == 0;
-}
-
-uint8_t
-muc_kind(const struct xnode *x)
-{
-	if (x == NULL || x->type != XNODE_ELEM || !ns_client(x->ns))
-		return RK_NONE;
-	return stanza_kind(x->name);
-}
-
-uint8_t
-muc_stype(const struct xnode *x)
-{
-	return stanza_stype(muc_kind(x), xnode_attr(x, "type"));
-}
-
-uint64_t
-muc_now_usec(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-/* XEP-0082 DateTime in UTC. */
-void
-muc_timestamp(char *buf, size_t len, uint64_t usec)
-{
-	time_t		t = (time_t)(usec / 1000000);
-	struct tm	tm;
-
-	gmtime_r(&t, &tm);
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (unsigned)(usec % 1000000 / 1000));
-}
-
 /* The hosted domain behind a service domain "conference.<host>". */
 const char *
 muc_service_host(const char *domain)
@@ -225,8 +183,8 @@ muc_send(const char *from, const char *to, struct xnode *x)
 	xnode_set_attr(x, "from", fb);
 	xnode_set_attr(x, "to", tb);
 	xbuf_init(&b);
-	if (muc_serialize(&b, x) == 0 && (f = fout_stanza(muc_kind(x),
-	    muc_stype(x), fb, tb, b.data, b.len)) != NULL) {
+	if (muc_serialize(&b, x) == 0 && (f = fout_stanza(stanza_node_kind(x),
+	    stanza_node_stype(x), fb, tb, b.data, b.len)) != NULL) {
 		if (link_send(daemon_link, f) == 0)
 			rc = 0;
 		else
@@ -283,8 +241,8 @@ stanza_init(struct muc_stanza *s, struct frame *f, struct xnode *x)
 
 	memset(s, 0, sizeof(*s));
 	s->x = x;
-	s->kind = muc_kind(x);
-	s->stype = muc_stype(x);
+	s->kind = stanza_node_kind(x);
+	s->stype = stanza_node_stype(x);
 	if (s->kind == RK_NONE || strlen(f->from) > JID_MAX ||
 	    strlen(f->to) > JID_MAX ||
 	    jid_parse(f->from, strlen(f->from), &from) == -1 ||

@@ -17,6 +17,7 @@
 #include "frame.h"
 #include "jid.h"
 #include "sandbox.h"
+#include "stanza.h"
 #include "xml.h"
 
 #define MUC_MAX_HOSTS		64
@@ -144,10 +145,6 @@ extern const struct sandbox_policy mucd_policy;
 int	muc_send(const char *from, const char *to, struct xnode *);
 void	muc_reply_error(struct muc_stanza *, const char *type, const char *cond);
 void	muc_reply_result(struct muc_stanza *, struct xnode *payload);
-uint8_t	muc_kind(const struct xnode *);
-uint8_t	muc_stype(const struct xnode *);
-uint64_t muc_now_usec(void);
-void	muc_timestamp(char *, size_t, uint64_t usec);
 int	muc_serialize(struct xbuf *, const struct xnode *);
 const char *muc_service_host(const char *domain);	/* host or NULL */
 

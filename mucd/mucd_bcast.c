@@ -30,8 +30,8 @@ muc_bcast_init(struct muc_bcast *bc, const char *from, struct xnode *x)
 	if (strlen(from) > JID_MAX)
 		return -1;
 	strcpy(bc->from, from);
-	bc->kind = muc_kind(x);
-	bc->stype = muc_stype(x);
+	bc->kind = stanza_node_kind(x);
+	bc->stype = stanza_node_stype(x);
 	xnode_set_attr(x, "from", from);
 	xnode_set_attr(x, "to", NULL);
 	xbuf_init(&all);

@@ -122,7 +122,7 @@ muc_compliance_log(int h, const char *from, const char *room_from,
 		return;
 	memcpy(room, room_from, rl);
 	room[rl] = '\0';
-	muc_timestamp(stamp, sizeof(stamp), muc_now_usec());
+	xmpp_timestamp(stamp, sizeof(stamp), xmpp_now_usec());
 	xbuf_init(&b);
 	xbuf_adds(&b, "{\"time\":");
 	json_str(&b, stamp);

@@ -195,7 +195,7 @@ send_hit(struct muc_stanza *s, struct muc_room *r, const char *queryid,
 		return;
 	}
 	snprintf(id, sizeof(id), "%016llx", (unsigned long long)h->id);
-	muc_timestamp(stamp, sizeof(stamp), h->id);
+	xmpp_timestamp(stamp, sizeof(stamp), h->id);
 	if ((res = xnode_add_child(m, "result", NS_MAM)) != NULL) {
 		xnode_set_attr(res, "id", id);
 		if (queryid != NULL)

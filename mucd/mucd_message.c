@@ -105,7 +105,7 @@ groupchat(struct muc_stanza *s, struct muc_room *r, struct muc_occupant *o)
 {
 	struct xnode	*m, *subj;
 	char		 from[JID_MAX + 1];
-	uint64_t	 usec = muc_now_usec(), id;
+	uint64_t	 usec = xmpp_now_usec(), id;
 	int		 has_body;
 
 	if (!may_speak(o)) {
@@ -419,7 +419,7 @@ muc_send_history(struct muc_room *r, const char *to, const struct xnode *h)
 	unsigned long	 maxch = hist_attr(h, "maxchars", ~0UL);
 	unsigned long	 secs = hist_attr(h, "seconds", ~0UL);
 	uint64_t	 since = h != NULL ? parse_stamp(xnode_attr(h, "since")) : 0;
-	uint64_t	 now = muc_now_usec();
+	uint64_t	 now = xmpp_now_usec();
 	size_t		 n = 0, chars = 0, i;
 	struct muc_hist	*e;
 	struct xnode	*m, *d;
@@ -438,7 +438,7 @@ muc_send_history(struct muc_room *r, const char *to, const struct xnode *h)
 		e = &r->hist[(r->hist_first + i) % MUC_MAX_HISTORY];
 		if ((m = xnode_dup(e->msg)) == NULL)
 			continue;
-		muc_timestamp(stamp, sizeof(stamp), e->usec);
+		xmpp_timestamp(stamp, sizeof(stamp), e->usec);
 		if ((d = xnode_add_child(m, "delay", NS_DELAY)) != NULL) {
 			xnode_set_attr(d, "from", r->jid);
 			xnode_set_attr(d, "stamp", stamp);

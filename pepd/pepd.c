@@ -24,6 +24,7 @@
 #include "link.h"
 #include "log.h"
 #include "pepd.h"
+#include "stanza.h"
 #include "store.h"
 
 #define PEP_LINK_LOWAT	(8 * 1024 * 1024)
@@ -123,30 +124,6 @@ pep_is_host(const char *domain)
 	return 0;
 }
 
-uint64_t
-pep_now_usec(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static uint8_t
-kind_of(const struct xnode *x)
-{
-	if (x == NULL || x->type != XNODE_ELEM || (x->ns != NULL &&
-	    *x->ns != '\0' && strcmp(x->ns, XMLNS_CLIENT) != 0))
-		return RK_NONE;
-	if (strcmp(x->name, "message") == 0)
-		return RK_MESSAGE;
-	if (strcmp(x->name, "presence") == 0)
-		return RK_PRESENCE;
-	if (strcmp(x->name, "iq") == 0)
-		return RK_IQ;
-	return RK_NONE;
-}
-
 /* RFC 6120 8.2.3: the type attribute, with the kinds' defaults. */
 static uint8_t
 stype_of(const struct xnode *x, uint8_t kind)
@@ -203,7 +180,7 @@ pep_send(const char *from, const char *to, struct xnode *x)
 	xnode_set_attr(x, "from", fb);
 	xnode_set_attr(x, "to", tb);
 	fix_ns(x);
-	kind = kind_of(x);
+	kind = stanza_node_kind(x);
 	xbuf_init(&b);
 	xml_serialize(&b, x, XMLNS_CLIENT);
 	if (!b.failed && (f = fout_stanza(kind, stype_of(x, kind), fb, tb,
@@ -291,7 +268,7 @@ stanza_init(struct pep_stanza *s, struct frame *f, struct xnode *x)
 
 	memset(s, 0, sizeof(*s));
 	s->x = x;
-	s->kind = kind_of(x);
+	s->kind = stanza_node_kind(x);
 	s->stype = stype_of(x, s->kind);
 	if (s->kind == RK_NONE || strlen(f->from) > JID_MAX ||
 	    strlen(f->to) > JID_MAX ||

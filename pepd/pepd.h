@@ -125,7 +125,6 @@ void	pep_reply_error(struct pep_stanza *, const char *type, const char *cond,
 void	pep_reply_unsupported(struct pep_stanza *, const char *feature);
 void	pep_reply_result(struct pep_stanza *, struct xnode *payload);
 int	pep_is_host(const char *domain);
-uint64_t pep_now_usec(void);
 
 /* pepd_node.c: nodes, affiliations, subscriptions and their records. */
 void	pep_config_default(struct pep_config *, int pep);

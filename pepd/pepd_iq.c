@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "pepd.h"
+#include "stanza.h"
 #include "store.h"
 
 #define KEYBUF	(2 * (JID_MAX + 1) + PEP_MAX_NAME + 2)
@@ -28,7 +29,7 @@ static uint64_t	last_seq;
 static uint64_t
 next_seq(void)
 {
-	uint64_t	now = pep_now_usec();
+	uint64_t	now = xmpp_now_usec();
 
 	last_seq = now > last_seq ? now : last_seq + 1;
 	return last_seq;

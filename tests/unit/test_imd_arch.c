@@ -80,13 +80,13 @@ imd_reply_result(struct imd_stanza *s, struct xnode *payload)
 }
 
 uint64_t
-imd_now_usec(void)
+xmpp_now_usec(void)
 {
 	return fake_now;
 }
 
 void
-imd_timestamp(char *buf, size_t len, uint64_t usec)
+xmpp_timestamp(char *buf, size_t len, uint64_t usec)
 {
 	snprintf(buf, len, "T%llu", (unsigned long long)(usec / 1000000));
 }

@@ -37,23 +37,23 @@ test_kind_stype(void **st)
 	struct xnode *x;
 
 	x = parse("<message type='chat'/>");
-	assert_int_equal(imd_kind(x), RK_MESSAGE);
-	assert_int_equal(imd_stype(x), RS_CHAT);
+	assert_int_equal(stanza_node_kind(x), RK_MESSAGE);
+	assert_int_equal(stanza_node_stype(x), RS_CHAT);
 	xnode_free(x);
 	x = parse("<message type='bogus'/>");	/* RFC 6121 5.2.2 */
-	assert_int_equal(imd_stype(x), RS_NORMAL);
+	assert_int_equal(stanza_node_stype(x), RS_NORMAL);
 	xnode_free(x);
 	x = parse("<presence/>");
-	assert_int_equal(imd_stype(x), RS_AVAILABLE);
+	assert_int_equal(stanza_node_stype(x), RS_AVAILABLE);
 	xnode_free(x);
 	x = parse("<presence type='unsubscribed'/>");
-	assert_int_equal(imd_stype(x), RS_UNSUBSCRIBED);
+	assert_int_equal(stanza_node_stype(x), RS_UNSUBSCRIBED);
 	xnode_free(x);
 	x = parse("<iq type='error'/>");
-	assert_int_equal(imd_stype(x), RS_ERROR);
+	assert_int_equal(stanza_node_stype(x), RS_ERROR);
 	xnode_free(x);
 	x = parse("<foo xmlns='urn:x'/>");
-	assert_int_equal(imd_kind(x), RK_NONE);
+	assert_int_equal(stanza_node_kind(x), RK_NONE);
 	xnode_free(x);
 }
 
@@ -62,7 +62,7 @@ test_timestamp(void **st)
 {
 	char buf[32];
 
-	imd_timestamp(buf, sizeof(buf), 1700000000123456ULL);
+	xmpp_timestamp(buf, sizeof(buf), 1700000000123456ULL);
 	assert_string_equal(buf, "2023-11-14T22:13:20.123Z");
 }
 

@@ -153,7 +153,7 @@ imd_is_local(const char *domain)
 }
 
 uint64_t
-imd_now_usec(void)
+xmpp_now_usec(void)
 {
 	return now_usec;
 }
