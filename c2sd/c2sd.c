@@ -264,6 +264,7 @@ void
 c2sd_shutdown(void)
 {
 	conn_stop_all();
+	c2sd_spill_flush();
 	log_info("shut down");
 }
 

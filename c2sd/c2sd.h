@@ -256,6 +256,9 @@ void	 c2sd_dispatch(struct link *, struct frame *);
 void	 c2sd_shutdown(void);
 uint64_t c2sd_new_id(void);
 uint64_t c2sd_now_ms(void);
+/* c2sd_spill.c: frames that must reach routerd even when the link is full */
+int	 c2sd_send_kept(struct fout *);
+void	 c2sd_spill_flush(void);
 uint64_t c2sd_uptime(void);	/* s since c2sd started */
 void	 c2sd_random_hex(char *, size_t nbytes);
 

@@ -218,9 +218,9 @@ session_return_to(uint64_t sess, uint8_t kind, uint8_t stype,
 	}
 	f->hdr.session = sess;
 	f->hdr.flags |= RFF_UNDELIVERED;
-	if (link_send(daemon_link, f) == -1)
-		log_warnx("undeliverable message for %s: link full, dropped",
-		    to);
+	if (c2sd_send_kept(f) == -1)
+		log_warnx("undeliverable message for %s: over the spill "
+		    "limit, dropped", to);
 }
 
 /* The same for a stanza that was on its way to session `s`: a message

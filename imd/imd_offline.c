@@ -13,18 +13,38 @@
  * (the caller may then tell nobody: the message is safe); an account holds
  * at most offline-quota messages; a flush deletes only what it sent, after
  * sending it (a crash in between repeats a message, never loses one).
+ *
+ * A flush is paced by the link to routerd: one login may have a thousand
+ * messages waiting, more than the link's hard limit.  A flush sends at most
+ * FLUSH_BATCH messages and stops early when the link is over its high
+ * mark; what is left stays stored and the resource is put on a short,
+ * bounded list that a timer flushes again once the link has drained.
+ * A resource that went away meanwhile keeps its messages for its next
+ * login.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
+#include "daemon.h"
 #include "imd.h"
+#include "link.h"
 #include "log.h"
 #include "store.h"
 
 #define DB_OFFLINE	"offline"
 #define KEY_MAX		511
+#define FLUSH_BATCH	128	/* messages per flush turn */
+#define FLUSH_PENDING	256	/* resources waiting for the link */
+#define FLUSH_RETRY_MS	20
 
 static uint64_t	last_seq;
+
+/* Resources whose flush stopped for the link, by full JID. */
+static char		*pending[FLUSH_PENDING];
+static size_t		 npending;
+static struct event	*ev_retry;
 
 static int
 owner_key(char *key, const char *owner, uint64_t seq, int with_seq)
@@ -118,6 +138,7 @@ struct batch {
 	struct entry	*e;
 	size_t		 n, cap;
 	int		 failed;
+	int		 more;	/* stored messages beyond this batch */
 };
 
 static int
@@ -135,6 +156,10 @@ batch_cb(const void *k, size_t kl, const void *v, size_t vl, void *arg)
 		}
 		b->e = ne;
 		b->cap = cap;
+	}
+	if (b->n == FLUSH_BATCH) {
+		b->more = 1;
+		return 1;
 	}
 	e = &b->e[b->n];
 	if ((e->key = malloc(kl)) == NULL || (e->val = malloc(vl)) == NULL) {
@@ -171,17 +196,74 @@ batch_send(struct batch *b, struct imd_res *res)
 	size_t		 i;
 
 	for (i = 0; i < b->n; i++) {
+		if (link_over_hiwat(daemon_link)) {
+			b->more = 1;
+			break;
+		}
 		if ((x = xml_parse_element(b->e[i].val, b->e[i].vlen,
 		    NULL)) == NULL)
 			continue;	/* unreadable: dropped below */
 		from = xnode_attr(x, "from");
 		if (imd_send(from != NULL ? from : "", res->full, x) == -1) {
 			xnode_free(x);
+			b->more = 1;
 			break;
 		}
 		xnode_free(x);
 	}
 	return i;
+}
+
+static void	retry_cb(int, short, void *);
+
+static void
+retry_arm(void)
+{
+	struct timeval tv = { 0, FLUSH_RETRY_MS * 1000 };
+
+	if (ev_retry == NULL &&
+	    (ev_retry = evtimer_new(daemon_base, retry_cb, NULL)) == NULL)
+		return;
+	if (!evtimer_pending(ev_retry, NULL))
+		evtimer_add(ev_retry, &tv);
+}
+
+/* Remember `full` for another flush turn; when the list is full the
+ * messages simply wait in storage for the resource's next login. */
+static void
+retry_later(const char *full)
+{
+	size_t	i;
+
+	for (i = 0; i < npending; i++)
+		if (strcmp(pending[i], full) == 0)
+			goto arm;
+	if (npending == FLUSH_PENDING ||
+	    (pending[npending] = strdup(full)) == NULL) {
+		log_warnx("offline flush of %s deferred to its next login",
+		    full);
+		return;
+	}
+	npending++;
+arm:
+	retry_arm();
+}
+
+static void
+retry_cb(int fd, short ev, void *arg)
+{
+	struct imd_res	*res;
+	char		*full;
+
+	while (npending > 0 && !link_over_hiwat(daemon_link)) {
+		full = pending[0];
+		memmove(pending, pending + 1, --npending * sizeof(*pending));
+		if ((res = imd_res_find(full)) != NULL)
+			imd_offline_flush(res);
+		free(full);
+	}
+	if (npending > 0)
+		retry_arm();
 }
 
 void
@@ -210,5 +292,7 @@ imd_offline_flush(struct imd_res *res)
 	}
 	if (sent > 0)
 		log_debug("%zu offline messages sent to %s", sent, res->full);
+	if (b.more)
+		retry_later(res->full);
 	batch_free(&b);
 }

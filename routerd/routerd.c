@@ -8,6 +8,7 @@
  * (children get RF_SHUTDOWN, then SIGKILL after 3 s: no
  * orphan survives); SIGHUP reloads.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -204,6 +205,24 @@ add_signal(int sig)
 	evsignal_add(ev, NULL);
 }
 
+/*
+ * Raise the soft descriptor limit to the hard one before the children
+ * are started: they inherit it, and c2sd needs one descriptor per client
+ * (max-connections, 10000 by default) where the usual soft limit is 1024.
+ * The hard limit stays the admin's (systemd's LimitNOFILE=).
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("cannot raise the descriptor limit");
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -237,6 +256,7 @@ main(int argc, char *argv[])
 	apply_conf(c);
 	rd.debug_triggers = getenv("RAMPART_DEBUG_TRIGGERS") != NULL;
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 	if ((rd.base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	supervise_init();

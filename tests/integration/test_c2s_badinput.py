@@ -137,6 +137,18 @@ def test_ten_thousand_levels(inst):
     assert attack_after_login(inst, data) == "policy-violation"
 
 
+def test_hundred_thousand_children(inst):
+    data = ("<message to='%s'>" % inst.jid("bob") + "<a/>" * 100000 +
+            "</message>")
+    assert attack_after_login(inst, data) == "policy-violation"
+
+
+def test_one_mib_attribute_value(inst):
+    data = ("<message to='%s' x='%s'><body>x</body></message>"
+            % (inst.jid("bob"), "v" * MB))
+    assert attack_after_login(inst, data) == "policy-violation"
+
+
 def test_stanza_before_authentication(inst):
     def attack():
         raw = xu.RawStream(inst, direct_tls=True)
