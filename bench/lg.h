@@ -22,6 +22,10 @@
 #include <expat.h>
 #include <openssl/ssl.h>
 
+#define NS_DISCO_INFO	"http://jabber.org/protocol/disco#info"
+#define NS_MUC_USER	"http://jabber.org/protocol/muc#user"
+#define NS_BENCH	"urn:xmpp:rampart-bench:0"	/* the PEP node */
+
 #define LG_TEXT_MAX	2048	/* captured character data per stanza */
 #define LG_OUT_MAX	(4u << 20)	/* per-connection output cap */
 #define LG_IN_CHUNK	16384
@@ -42,6 +46,10 @@ struct lg_cfg {
 	int		 want_presence;	/* initial presence after roster */
 	int		 register_only;	/* XEP-0077 registration, no login */
 	SSL_CTX		*ssl_ctx;
+	/* disco#info answer (identity and features, XEP-0030), or NULL to
+	 * refuse disco#info like any other request (the pep scenario sets
+	 * it for XEP-0115 caps and XEP-0163 +notify). */
+	const char	*disco_info;
 };
 
 enum lg_state {
@@ -68,6 +76,10 @@ struct lg_stanza {
 	int		 ping;		/* iq carries urn:xmpp:ping */
 	int		 error;		/* stanza has an <error/> child */
 	int		 error_conflict;
+	int		 disco_info;	/* iq carries a disco#info query */
+	int		 muc_self;	/* MUC status 110: our own presence */
+	int		 muc_created;	/* MUC status 201: a new room */
+	char		 node[128];	/* disco#info query's node */
 };
 
 struct lg_conn;

@@ -396,6 +396,24 @@ child_start(struct lg_conn *c, const char *name, const char *ns,
 		st->register_feature = 1;
 	else if (strcmp(name, "ping") == 0)
 		st->ping = 1;
+	else if (strcmp(name, "query") == 0 && c->depth == 3 &&
+	    ns_is(ns, nslen, NS_DISCO_INFO)) {
+		st->disco_info = 1;
+		for (; a[0] != NULL; a += 2)
+			if (strcmp(a[0], "node") == 0)
+				copy_attr(st->node, sizeof(st->node), a[1]);
+	} else if (strcmp(name, "status") == 0 && c->depth == 4 &&
+	    ns_is(ns, nslen, NS_MUC_USER)) {
+		for (; a[0] != NULL; a += 2)
+			if (strcmp(a[0], "code") == 0 && strcmp(a[1], "110") == 0)
+				st->muc_self = 1;
+			else if (strcmp(a[0], "code") == 0 &&
+			    strcmp(a[1], "201") == 0)
+				st->muc_created = 1;
+	} else if (strcmp(name, "entry") == 0 && ns_is(ns, nslen, NS_BENCH)) {
+		st->textlen = 0;	/* a PEP item's payload (lg_pep.c) */
+		c->capture = 1;
+	}
 	else if (strcmp(name, "error") == 0 && c->depth == 3) {
 		st->error = 1;
 		c->in_error = 1;
@@ -651,6 +669,10 @@ answer_iq(struct lg_conn *c)
 	if (c->st.ping)
 		lg_conn_sendf(c, "<iq type='result' id='%s' to='%s'/>",
 		    c->st.id, c->st.from);
+	else if (c->st.disco_info && lg_cfg.disco_info != NULL)
+		lg_conn_sendf(c, "<iq type='result' id='%s' to='%s'><query "
+		    "xmlns='" NS_DISCO_INFO "' node='%s'>%s</query></iq>",
+		    c->st.id, c->st.from, c->st.node, lg_cfg.disco_info);
 	else
 		lg_conn_sendf(c, "<iq type='error' id='%s' to='%s'><error "
 		    "type='cancel'><service-unavailable xmlns='urn:ietf:params"

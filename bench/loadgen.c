@@ -7,6 +7,9 @@
  *   idle      hold N sessions, print READY, wait to be measured
  *   msg       chat between pairs of sessions (lg_msg.c)
  *   presence  status fan-out from one user to N contacts (lg_presence.c)
+ *   muc       groupchat fan-out: one sender, N occupants of one room
+ *   pep       PEP fan-out: one publisher, N contacts with +notify
+ *             (both lg_fanout.c)
  * Each run prints human-readable text on stderr and one line on stdout
  * that starts with "RESULT " and holds key=value pairs, for bench/compare.
  * The load generator always reports its own CPU use (client_cpu_pct,
@@ -39,7 +42,7 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-"usage: loadgen register|login|idle|msg|presence [options]\n"
+"usage: loadgen register|login|idle|msg|presence|muc|pep [options]\n"
 "  -h host (127.0.0.1)  -p port (5222)  -D domain (localhost)  -T direct TLS\n"
 "  -w password (bench)  -m SCRAM-SHA-256|SCRAM-SHA-1|PLAIN  -A cafile\n"
 "  -u account prefix (user)  -f first account number (1)\n"
@@ -376,6 +379,10 @@ main(int argc, char *argv[])
 		rc = scen_msg();
 	else if (strcmp(scen, "presence") == 0)
 		rc = scen_presence();
+	else if (strcmp(scen, "muc") == 0)
+		rc = scen_muc();
+	else if (strcmp(scen, "pep") == 0)
+		rc = scen_pep();
 	else
 		usage();
 	lg_close_all();

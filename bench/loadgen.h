@@ -38,5 +38,7 @@ int	opener_run(struct opener *);
 
 int	scen_msg(void);
 int	scen_presence(void);
+int	scen_muc(void);		/* lg_fanout.c */
+int	scen_pep(void);
 
 #endif /* LOADGEN_H */

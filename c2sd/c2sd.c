@@ -41,6 +41,7 @@ struct c2sd_conf c2sd_conf = {
 	.resource_policy = RBIND_POLICY_REPLACE,
 	.require_tls = 1,
 	.keepalive = 60,
+	.bosh_inactivity = 60,
 };
 struct hostlist c2sd_hosts = TAILQ_HEAD_INITIALIZER(c2sd_hosts);
 
@@ -150,6 +151,7 @@ static const struct {
 	{ "sm-hibernate",	&c2sd_conf.sm_hibernate },
 	{ "sm-max-unacked",	&c2sd_conf.sm_max_unacked },
 	{ "keepalive",		&c2sd_conf.keepalive },
+	{ "bosh-inactivity",	&c2sd_conf.bosh_inactivity },
 };
 
 int
@@ -161,6 +163,8 @@ c2sd_configure(const char *key, int argc, const char **argv)
 	if (strcmp(key, "host") == 0 || strcmp(key, "tls-cert") == 0 ||
 	    strcmp(key, "tls-key") == 0)
 		return conf_host(key, argc, argv);
+	if (strcmp(key, "web-root") == 0 || strcmp(key, "web-prefix") == 0)
+		return static_configure(key, argc, argv);
 	if (argc != 1)
 		return -1;
 	for (i = 0; i < sizeof(numeric_opts) / sizeof(numeric_opts[0]); i++) {
@@ -176,6 +180,8 @@ c2sd_configure(const char *key, int argc, const char **argv)
 		c2sd_conf.require_tls = (int)v;
 		return 0;
 	}
+	if (strcmp(key, "cors-origin") == 0)
+		return http_set_cors(argv[0]);
 	if (strcmp(key, "resource-conflict") == 0) {
 		if (strcmp(argv[0], "replace") == 0)
 			c2sd_conf.resource_policy = RBIND_POLICY_REPLACE;
@@ -218,12 +224,16 @@ c2sd_pre_drop(void)
 			log_warnx("host %s: no usable certificate; STARTTLS "
 			    "will not be offered", h->name);
 	}
+	static_load();	/* web-root files, before the filesystem goes */
 }
 
 void
 c2sd_post_drop(void)
 {
 	started_ms = c2sd_now_ms();
+	/* Acknowledge frames once handled (RF_ACK): if c2sd dies, routerd
+	 * sends the messages it had not read yet to offline storage. */
+	link_set_acks(daemon_link, 1);
 	conn_start_listeners();
 	log_info("accepting clients");
 }
@@ -278,6 +288,7 @@ static const struct daemon_ops c2sd_ops = {
 	.dispatch = c2sd_dispatch,
 	.shutdown = c2sd_shutdown,
 	.policy = &c2sd_sandbox_policy,
+	.caps = RCAP_ACK,
 };
 
 int

@@ -73,6 +73,7 @@ struct c2sd_conf {
 	int		   resource_policy;	/* RBIND_POLICY_* */
 	int		   require_tls;
 	unsigned long long keepalive;		/* s, 0 = off */
+	unsigned long long bosh_inactivity;	/* s */
 };
 extern struct c2sd_conf c2sd_conf;
 
@@ -301,6 +302,11 @@ struct http_request {
 	char		 ws_version[8];
 	char		 upgrade[32];
 	char		 connection[128];
+	/* what a reverse proxy says the client used (RFC 7239 or the
+	 * X-Forwarded-* convention); host-meta reads it on LK_HTTP only */
+	char		 fwd_proto[8];
+	char		 fwd_host[256];
+	int		 fwd_rfc;	/* from Forwarded: X-Forwarded-* ignored */
 	unsigned long long content_length;
 	int		 has_length;
 	int		 minor;		/* HTTP/1.minor */
@@ -315,6 +321,14 @@ void	 http_request_done(struct conn *);
 void	 http_free(struct conn *);
 int	 http_timeout(struct conn *);
 int	 http_cors(struct conn *, char *, size_t);
+int	 http_set_cors(const char *);	/* cors-origin; -1 if invalid */
+
+/* c2sd_static.c: files under web-prefix, loaded from web-root in pre_drop */
+int	 static_configure(const char *key, int argc, const char **argv);
+void	 static_load(void);
+void	 static_free(void);
+/* 0: answered; -1: not a static file, nothing sent. */
+int	 static_serve(struct conn *, const struct http_request *);
 
 /* c2sd_ws.c */
 int	 ws_upgrade(struct conn *, const struct http_request *);

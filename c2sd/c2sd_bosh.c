@@ -11,8 +11,9 @@
  * 'requests' = hold + 1 at a time (section 11; more is policy-violation);
  * the oldest held request is answered when there is output, when more
  * than 'hold' are held, or after 'wait' seconds (section 7); with none
- * held for 'inactivity' seconds (or a 'pause', section 10) the session
- * ends; the last 'requests' responses are kept so a repeated 'rid' gets
+ * held for 'inactivity' seconds (bosh-inactivity) the session ends; a
+ * 'pause' (section 10) answers every held request at once and stretches
+ * that one idle period, up to 'maxpause' (more is policy-violation); the last 'requests' responses are kept so a repeated 'rid' gets
  * the same answer (section 14.3), any other rid outside the window, and
  * any unknown sid, is item-not-found (HTTP 404, section 17); an 'ack'
  * tells the client which rid we answered last when it lags (section 9).
@@ -37,8 +38,7 @@
 #define BOSH_MAX_WAIT	60	/* s */
 #define BOSH_HOLD	1
 #define BOSH_REQUESTS	(BOSH_HOLD + 1)
-#define BOSH_INACTIVITY	60	/* s */
-#define BOSH_MAXPAUSE	120	/* s */
+#define BOSH_MAXPAUSE	120	/* s, or bosh-inactivity if longer */
 #define BOSH_POLLING	2	/* s */
 #define BOSH_SID_LEN	16	/* random bytes */
 
@@ -63,6 +63,8 @@ struct bosh {
 	uint64_t	 rid;		/* highest rid processed */
 	unsigned	 wait;
 	unsigned	 pause;		/* s, 0 = none */
+	int		 pausing;	/* answer every held request now */
+	const char	*cond;		/* terminal condition, NULL = none */
 	int		 created;	/* first response is out */
 	int		 terminating;
 	int		 stream_error;
@@ -91,6 +93,13 @@ bosh_find(const char *sid)
 
 /* ---- answers ---- */
 
+static unsigned
+maxpause(void)
+{
+	return c2sd_conf.bosh_inactivity > BOSH_MAXPAUSE ?
+	    (unsigned)c2sd_conf.bosh_inactivity : BOSH_MAXPAUSE;
+}
+
 static void
 body_open(struct xbuf *x, struct bosh *b, const char *type,
     const char *cond)
@@ -98,12 +107,13 @@ body_open(struct xbuf *x, struct bosh *b, const char *type,
 	xbuf_adds(x, "<body xmlns='" NS_HTTPBIND "'");
 	if (b && !b->created) {	/* XEP-0124 7.1, XEP-0206 5 */
 		xbuf_addf(x, " sid='%s' wait='%u' requests='%d' hold='%d'"
-		    " inactivity='%d' polling='%d' maxpause='%d' ver='1.11'"
+		    " inactivity='%u' polling='%d' maxpause='%u' ver='1.11'"
 		    " authid='%s' secure='true' xmpp:version='1.0'"
 		    " xmpp:restartlogic='true' xmlns:xmpp='" NS_XBOSH "'"
 		    " xmlns:stream='" XMLNS_STREAM "' from='", b->sid,
-		    b->wait, BOSH_REQUESTS, BOSH_HOLD, BOSH_INACTIVITY,
-		    BOSH_POLLING, BOSH_MAXPAUSE, b->conn->stream_id);
+		    b->wait, BOSH_REQUESTS, BOSH_HOLD,
+		    (unsigned)c2sd_conf.bosh_inactivity, BOSH_POLLING,
+		    maxpause(), b->conn->stream_id);
 		xbuf_add_attr(x, b->conn->host->name);
 		xbuf_adds(x, "'");
 		b->created = 1;
@@ -169,8 +179,8 @@ answer(struct bosh *b, size_t i)
 	unhold(b, i);
 	term = b->terminating;
 	xbuf_init(&x);
-	body_open(&x, b, term ? "terminate" : NULL,
-	    term && b->stream_error ? "remote-stream-error" : NULL);
+	body_open(&x, b, term ? "terminate" : NULL, !term ? NULL :
+	    b->stream_error ? "remote-stream-error" : b->cond);
 	if (b->ack && rid < b->rid)
 		xbuf_addf(&x, " ack='%" PRIu64 "'", b->rid);
 	xbuf_adds(&x, ">");
@@ -204,6 +214,9 @@ bosh_flush(struct conn *c)
 		;
 	if (i < b->nheld && (!TAILQ_EMPTY(&c->outq) || b->terminating))
 		answer(b, i);
+	while (b->pausing && b->nheld > 0 && b->held[0].done)
+		answer(b, 0);	/* XEP-0124 10: all of them, at once */
+	b->pausing = 0;
 	/* XEP-0124 11: no more than 'hold' waiting */
 	while (b->nheld > BOSH_HOLD && b->held[0].done)
 		answer(b, 0);
@@ -258,7 +271,8 @@ schedule(struct bosh *b)
 		evtimer_del(b->ev_wait);
 	if (b->nheld == 0) {
 		if (!evtimer_pending(b->ev_idle, NULL)) {
-			tv.tv_sec = b->pause ? b->pause : BOSH_INACTIVITY;
+			tv.tv_sec = b->pause ? b->pause :
+			    (time_t)c2sd_conf.bosh_inactivity;
 			tv.tv_usec = 0;
 			evtimer_add(b->ev_idle, &tv);
 		}
@@ -286,6 +300,29 @@ stream_start(struct conn *c)
 	xnode_free(hdr);
 }
 
+/* XEP-0124 10: the client will send nothing for `v` seconds.  Over
+ * 'maxpause' (or not a number) the session ends with policy-violation. */
+static int
+pause_request(struct bosh *b, const char *v)
+{
+	char		*end;
+	unsigned long	 n;
+
+	n = strtoul(v, &end, 10);
+	if (*v < '0' || *v > '9' || *end != '\0' || n == 0 ||
+	    n > maxpause()) {
+		log_info("conn %llu from %s: BOSH pause '%s' refused",
+		    (unsigned long long)b->conn->id, b->conn->peer, v);
+		b->cond = "policy-violation";
+		conn_close(b->conn);	/* not resumable either */
+		b->terminating = 1;
+		return -1;
+	}
+	b->pause = (unsigned)n;
+	b->pausing = 1;
+	return 0;
+}
+
 /* Feed the children of a request's <body/> to the stream. */
 static void
 process_body(struct bosh *b, struct xnode *body)
@@ -294,9 +331,9 @@ process_body(struct bosh *b, struct xnode *body)
 	struct xnode	*n;
 	const char	*v;
 
-	if ((v = xnode_attr(body, "pause")) != NULL)
-		b->pause = (unsigned)strtoul(v, NULL, 10) > BOSH_MAXPAUSE ?
-		    BOSH_MAXPAUSE : (unsigned)strtoul(v, NULL, 10);
+	if ((v = xnode_attr(body, "pause")) != NULL &&
+	    pause_request(b, v) == -1)
+		return;
 	c->in_feed = 1;
 	while (!c->dead && (n = xnode_first_elem(body)) != NULL) {
 		xnode_unlink(n);
@@ -316,6 +353,8 @@ process_body(struct bosh *b, struct xnode *body)
 	if ((v = xnode_attr_ns(body, NS_XBOSH, "restart")) != NULL &&
 	    strcmp(v, "true") == 0 && c->state == CS_WAIT_HEADER)
 		stream_start(c);
+	if (c->dead)
+		return;		/* `b` is gone with it (bosh_free) */
 	if ((v = xnode_attr(body, "type")) != NULL &&
 	    strcmp(v, "terminate") == 0 && c->state != CS_CLOSING) {
 		conn_close(c);	/* a clean end: no hibernation */
@@ -323,14 +362,17 @@ process_body(struct bosh *b, struct xnode *body)
 	}
 }
 
-/* Process held requests whose rid is next, in order. */
+/* Process held requests whose rid is next, in order.  A session that
+ * dies meanwhile frees `b` (bosh_free); its conn lives until the reaper
+ * runs, so only `c` is looked at after processing. */
 static void
 process_ready(struct bosh *b)
 {
-	size_t	i;
-	struct xnode *body;
+	struct conn	*c = b->conn;
+	struct xnode	*body;
+	size_t		 i;
 
-	for (i = 0; i < b->nheld && !b->conn->dead; i++) {
+	for (i = 0; i < b->nheld; i++) {
 		if (b->held[i].done)
 			continue;
 		if (b->held[i].rid != b->rid + 1)
@@ -341,11 +383,12 @@ process_ready(struct bosh *b)
 		b->held[i].body = NULL;
 		process_body(b, body);
 		xnode_free(body);
-		if (b->held[i].http && b->conn->user[0])
+		if (c->dead)
+			return;
+		if (b->held[i].http && c->user[0])
 			conn_authenticated(b->held[i].http);
 	}
-	if (!b->conn->dead)
-		conn_flush_soon(b->conn);
+	conn_flush_soon(c);
 }
 
 static int
@@ -361,6 +404,7 @@ hold_request(struct bosh *b, struct conn *http, uint64_t rid,
 	b->held[i] = (struct held_req){ .http = http, .rid = rid,
 	    .since_ms = c2sd_now_ms(), .body = body };
 	b->nheld++;
+	b->pause = 0;	/* the client is back: the usual inactivity again */
 	http->bosh_owner = b->conn;
 	conn_set_timer(http, 0);	/* the wait timer answers it */
 	return 0;
@@ -411,6 +455,11 @@ session_create(struct conn *http, struct xnode *body, uint64_t rid)
 	log_debug("conn %llu: BOSH session from %s", (unsigned long long)c->id,
 	    http->peer);
 	stream_start(c);
+	if (c->dead) {		/* out of memory: `b` is gone */
+		xnode_free(body);
+		answer_terminal(http, 200, "internal-server-error");
+		return;
+	}
 	(void)hold_request(b, http, rid, body);
 	process_ready(b);
 }

@@ -34,10 +34,21 @@ struct http {
 	int		 close_after;	/* Connection: close, HTTP/1.0, errors */
 };
 
-/* CORS (XEP-0124 section 16, XEP-0156 section 3): any origin may use
- * BOSH and read host-meta; we never allow credentials.  A cors-origin
- * configuration key is wanted to narrow this (docs/web.md). */
-static const char *cors_origin = "*";
+/*
+ * CORS (XEP-0124 section 16, XEP-0156 section 3), from cors-origin: "*"
+ * (the default) lets pages of any origin use BOSH and read host-meta;
+ * "none" sends no CORS header, so only same-origin pages can; otherwise
+ * a list of origins (RFC 6454 serializations, separated by spaces or
+ * commas): a request whose Origin is one of them gets it echoed, with
+ * "Vary: Origin" on every answer so caches keep them apart, and a
+ * WebSocket handshake from a page of another origin is refused (403),
+ * since browsers apply no CORS to WebSocket (RFC 6455 10.2).
+ * Credentials are never allowed.
+ */
+enum cors_mode { CORS_ANY, CORS_NONE, CORS_LIST };
+static enum cors_mode	cors_mode = CORS_ANY;
+static char		cors_list[1024];
+#define CORS_SEP	" ,"
 
 /* ---- the parser ---- */
 
@@ -85,6 +96,63 @@ parse_length(struct http_request *r, const char *v, size_t len)
 	return 0;
 }
 
+/* Copies the first item of a comma-separated list, unquoted, if it fits
+ * (else nothing: a proxy's header we cannot use is ignored). */
+static void
+copy_first(char *dst, size_t size, const char *v, size_t len)
+{
+	size_t n = 0;
+
+	while (n < len && v[n] != ',' && v[n] != ';')
+		n++;
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
+		v++;
+		n -= 2;
+	}
+	if (n < size && memchr(v, '"', n) == NULL) {
+		memcpy(dst, v, n);
+		dst[n] = '\0';
+	}
+}
+
+/*
+ * Forwarded (RFC 7239 4): the first element is the one the proxy nearest
+ * the client wrote; of its pairs we use proto and host.
+ */
+static void
+parse_forwarded(struct http_request *r, const char *v, size_t len)
+{
+	size_t	i = 0, n;
+
+	if (r->fwd_rfc)
+		return;		/* the first Forwarded field only */
+	r->fwd_rfc = 1;
+	r->fwd_proto[0] = r->fwd_host[0] = '\0';
+	while (i < len && v[i] != ',') {
+		while (i < len && (v[i] == ' ' || v[i] == ';'))
+			i++;
+		for (n = i; n < len && v[n] != '=' && v[n] != ';' &&
+		    v[n] != ','; n++)
+			;
+		if (n == len || v[n] != '=') {
+			i = n;
+			continue;
+		}
+		if (n - i == 5 && strncasecmp(v + i, "proto", 5) == 0)
+			copy_first(r->fwd_proto, sizeof(r->fwd_proto),
+			    v + n + 1, len - n - 1);
+		else if (n - i == 4 && strncasecmp(v + i, "host", 4) == 0)
+			copy_first(r->fwd_host, sizeof(r->fwd_host),
+			    v + n + 1, len - n - 1);
+		for (i = n + 1; i < len && v[i] != ';' && v[i] != ','; i++)
+			if (v[i] == '"')	/* quoted-string: skip it */
+				while (++i < len && v[i] != '"')
+					;
+	}
+}
+
 /* One header field, name and value already trimmed. */
 static long
 parse_field(struct http_request *r, const char *n, size_t nlen,
@@ -98,6 +166,18 @@ parse_field(struct http_request *r, const char *n, size_t nlen,
 	if (IS("host"))
 		return copy_value(r->host, sizeof(r->host), v, vlen, 0) ?
 		    -400 : 0;
+	if (IS("forwarded")) {
+		parse_forwarded(r, v, vlen);
+		return 0;
+	}
+	if (IS("x-forwarded-proto") && !r->fwd_rfc && !r->fwd_proto[0]) {
+		copy_first(r->fwd_proto, sizeof(r->fwd_proto), v, vlen);
+		return 0;
+	}
+	if (IS("x-forwarded-host") && !r->fwd_rfc && !r->fwd_host[0]) {
+		copy_first(r->fwd_host, sizeof(r->fwd_host), v, vlen);
+		return 0;
+	}
 	if (IS("origin"))
 		return copy_value(r->origin, sizeof(r->origin), v, vlen, 0) ?
 		    -400 : 0;
@@ -232,15 +312,82 @@ reason(int status)
 	}
 }
 
+/* The cors-origin value routerd sent; -1 if it is not one we can use. */
+int
+http_set_cors(const char *v)
+{
+	const char	*p;
+	size_t		 l;
+
+	if (strcmp(v, "*") == 0 || strcmp(v, "none") == 0) {
+		cors_mode = *v == '*' ? CORS_ANY : CORS_NONE;
+		return 0;
+	}
+	if (strlen(v) >= sizeof(cors_list) || v[strspn(v, CORS_SEP)] == '\0')
+		return -1;
+	for (p = v; *p; p++)	/* it goes into a header */
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			return -1;
+	for (p = v + strspn(v, CORS_SEP); *p; p += l, p += strspn(p, CORS_SEP)) {
+		l = strcspn(p, CORS_SEP);
+		if (strncmp(p, "http://", 7) != 0 &&
+		    strncmp(p, "https://", 8) != 0)
+			return -1;
+	}
+	memcpy(cors_list, v, strlen(v) + 1);
+	cors_mode = CORS_LIST;
+	return 0;
+}
+
+/* Whether `origin` is in the list; scheme and host compare without case
+ * (RFC 6454 6.1 serializes them in lower case, admins may not). */
+static int
+origin_listed(const char *origin)
+{
+	const char	*p;
+	size_t		 l, n = strlen(origin);
+
+	for (p = cors_list + strspn(cors_list, CORS_SEP); *p;
+	    p += l, p += strspn(p, CORS_SEP)) {
+		l = strcspn(p, CORS_SEP);
+		if (l == n && strncasecmp(p, origin, n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Whether a request's Origin may use the WebSocket endpoint: requests
+ * without one are not from a browser page. */
+static int
+origin_allowed(const struct http_request *r)
+{
+	return cors_mode != CORS_LIST || r->origin[0] == '\0' ||
+	    origin_listed(r->origin);
+}
+
+/* The CORS header lines for the request being answered on `c`. */
 int
 http_cors(struct conn *c, char *buf, size_t size)
 {
-	int n;
+	const char	*origin = c->http ? c->http->req.origin : "";
+	const char	*allow = "*", *vary = "";
+	int		 n;
 
-	n = snprintf(buf, size, "Access-Control-Allow-Origin: %s\r\n"
+	buf[0] = '\0';
+	if (cors_mode == CORS_NONE)
+		return 0;
+	if (cors_mode == CORS_LIST) {
+		vary = "Vary: Origin\r\n";
+		if (origin[0] == '\0' || !origin_listed(origin)) {
+			n = snprintf(buf, size, "%s", vary);
+			return n < 0 || (size_t)n >= size ? -1 : 0;
+		}
+		allow = origin;
+	}
+	n = snprintf(buf, size, "Access-Control-Allow-Origin: %s\r\n%s"
 	    "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
 	    "Access-Control-Allow-Headers: Content-Type\r\n"
-	    "Access-Control-Max-Age: 86400\r\n", cors_origin);
+	    "Access-Control-Max-Age: 86400\r\n", allow, vary);
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
@@ -250,7 +397,7 @@ http_respond(struct conn *c, int status, const char *ctype,
 {
 	struct http	*h = c->http;
 	struct xbuf	 b;
-	char		 cors[256];
+	char		 cors[640];
 
 	if (c->dead || h == NULL)
 		return;
@@ -305,13 +452,26 @@ host_ok(const char *h)
 	return 1;
 }
 
+/*
+ * The plain listener is for a reverse proxy that terminates TLS
+ * (docs/web.md): there, what the proxy says the client used (Forwarded:
+ * proto=https;host=..., or X-Forwarded-Proto/-Host) names the public
+ * URLs.  On the TLS listener no proxy is in between: headers are ignored.
+ */
 static void
 host_meta(struct conn *c, const struct http_request *r, int json)
 {
 	const char	*s = c->lkind == LK_HTTPS ? "s" : "";
+	const char	*host = r->host;
 	struct xbuf	 b;
 
-	if (!host_ok(r->host)) {
+	if (c->lkind == LK_HTTP) {
+		if (strcasecmp(r->fwd_proto, "https") == 0)
+			s = "s";
+		if (r->fwd_host[0] != '\0')
+			host = r->fwd_host;
+	}
+	if (!host_ok(host)) {
 		http_error(c, 400);
 		return;
 	}
@@ -320,7 +480,7 @@ host_meta(struct conn *c, const struct http_request *r, int json)
 		xbuf_addf(&b, "{\"links\":[{\"rel\":\"urn:xmpp:alt-connections:"
 		    "xbosh\",\"href\":\"http%s://%s/http-bind\"},{\"rel\":"
 		    "\"urn:xmpp:alt-connections:websocket\",\"href\":"
-		    "\"ws%s://%s/xmpp-websocket\"}]}\n", s, r->host, s, r->host);
+		    "\"ws%s://%s/xmpp-websocket\"}]}\n", s, host, s, host);
 	else
 		xbuf_addf(&b, "<?xml version='1.0' encoding='utf-8'?>\n"
 		    "<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>\n"
@@ -328,7 +488,7 @@ host_meta(struct conn *c, const struct http_request *r, int json)
 		    "href='http%s://%s/http-bind'/>\n"
 		    "<Link rel='urn:xmpp:alt-connections:websocket' "
 		    "href='ws%s://%s/xmpp-websocket'/>\n</XRD>\n",
-		    s, r->host, s, r->host);
+		    s, host, s, host);
 	if (b.failed)
 		http_error(c, 503);
 	else
@@ -347,7 +507,12 @@ dispatch(struct conn *c, const struct http_request *r, const char *body,
 
 	if (strcmp(r->method, "OPTIONS") == 0)	/* CORS preflight */
 		http_respond(c, 204, NULL, NULL, NULL, 0);
-	else if (strcmp(r->path, "/xmpp-websocket") == 0 && get) {
+	else if (strcmp(r->path, "/xmpp-websocket") == 0 && get &&
+	    !origin_allowed(r)) {
+		log_info("conn %llu from %s: WebSocket from origin %s refused",
+		    (unsigned long long)c->id, c->peer, r->origin);
+		http_error(c, 403);
+	} else if (strcmp(r->path, "/xmpp-websocket") == 0 && get) {
 		if (ws_upgrade(c, r) == -1 && !c->dead && c->proto == CP_HTTP)
 			http_error(c, 400);
 	} else if (strcmp(r->path, "/http-bind") == 0 &&
@@ -361,6 +526,8 @@ dispatch(struct conn *c, const struct http_request *r, const char *body,
 	    strcmp(r->path, "/xmpp-websocket") == 0)
 		http_respond(c, 405, "text/plain", "Allow: POST, OPTIONS\r\n",
 		    "405 Method Not Allowed\n", 23);
+	else if (static_serve(c, r) == 0)
+		;	/* a file under web-prefix (c2sd_static.c) */
 	else
 		http_error(c, 404);
 }

@@ -606,6 +606,10 @@ route_out(struct session *s, struct xnode *n, uint8_t kind, uint8_t stype,
 	}
 	f->hdr.session = s->id;
 	f->hdr.flags |= flags;
+	/* imd archives and delivers a plain message without parsing it
+	 * again (docs/performance.md, "The message fast path"). */
+	if (kind == RK_MESSAGE && stanza_msg_plain(n))
+		f->hdr.flags |= RFF_PLAINMSG;
 	if (link_send(daemon_link, f) == -1)
 		client_error(s, n, "resource-constraint");
 }
@@ -642,6 +646,19 @@ iq_valid(struct xnode *n, uint8_t stype)
 	return (p = xnode_first_elem(n)) != NULL && xnode_next_elem(p) == NULL;
 }
 
+/* XEP-0402 5.3: pepd keeps XEP-0048 bookmarks in Private XML Storage
+ * (XEP-0049) as a view of the urn:xmpp:bookmarks:1 node (docs/pep.md,
+ * "Bookmarks compatibility"); other private namespaces stay in imd. */
+static int
+private_bookmarks(const struct xnode *p)
+{
+	const struct xnode *c = xnode_first_elem(p);
+
+	return strcmp(p->ns, "jabber:iq:private") == 0 &&
+	    strcmp(p->name, "query") == 0 && c != NULL && c->ns != NULL &&
+	    strcmp(c->ns, "storage:bookmarks") == 0;
+}
+
 /* An iq to the account itself (no 'to', or the user's own bare JID):
  * the few that are about the stream or the server are ours, pubsub goes
  * to pepd (RFF_PEP), the rest to imd, with 'to' = the bare JID in the
@@ -657,8 +674,8 @@ iq_account(struct session *s, struct xnode *n, uint8_t stype, int have_to)
 		iq_local(s, n, H_NOTO);
 		return;
 	}
-	if (p && p->ns && strncmp(p->ns, "http://jabber.org/protocol/pubsub",
-	    33) == 0) {
+	if (p && p->ns && (strncmp(p->ns, "http://jabber.org/protocol/pubsub",
+	    33) == 0 || private_bookmarks(p))) {
 		route_out(s, n, RK_IQ, stype, s->bare, RFF_PEP);
 		return;
 	}
@@ -686,6 +703,27 @@ route_local(struct session *s, struct xnode *n, uint8_t kind, uint8_t stype,
 		return;	/* presence to the server: nothing to do */
 	}
 	iq_account(s, n, stype, 1);
+}
+
+/* docs/pep.md: what goes to pepd (RFF_PEP) when sent to an account's
+ * bare JID: a pubsub request to another account's PEP service (XEP-0163;
+ * the own account is iq_account()'s), and a client's result or error to
+ * the caps question (XEP-0115) pepd asks from an account's bare JID;
+ * imd has nothing waiting for either. */
+static int
+for_pepd(struct xnode *n, uint8_t kind, uint8_t stype,
+    const struct jid *to)
+{
+	const char	*id = xnode_attr(n, "id");
+	struct xnode	*p = xnode_first_elem(n);
+
+	if (kind != RK_IQ || to->local[0] == '\0' || to->resource[0] != '\0')
+		return 0;
+	if (stype == RS_GET || stype == RS_SET)
+		return p != NULL && p->ns != NULL && strncmp(p->ns,
+		    "http://jabber.org/protocol/pubsub", 33) == 0;
+	return (stype == RS_RESULT || stype == RS_ERROR) && id != NULL &&
+	    strncmp(id, PEP_CAPS_ID_PREFIX, sizeof(PEP_CAPS_ID_PREFIX) - 1) == 0;
 }
 
 void
@@ -722,6 +760,10 @@ session_client_stanza(struct conn *c, struct xnode *n)
 		}
 		xnode_set_attr(n, "to", tos);
 		have_to = 1;
+	}
+	if (have_to && for_pepd(n, kind, stype, &to)) {
+		route_out(s, n, kind, stype, tos, RFF_PEP);
+		return;
 	}
 	if (!have_to || (to.local[0] == '\0' && to.resource[0] == '\0' &&
 	    strcmp(to.domain, s->jid.domain) == 0) ||

@@ -27,6 +27,7 @@
 #include <sodium.h>
 
 #include "daemon.h"
+#include "link.h"
 #include "log.h"
 #include "c2sd.h"
 
@@ -150,6 +151,10 @@ sm_client_element(struct conn *c, struct xnode *n)
 	if (s == NULL || !s->sm)
 		return -1;	/* r/a before enable: ignored */
 	if (strcmp(n->name, "r") == 0) {
+		/* h counts stanzas queued for routerd: put them on the socket
+		 * first, so an ack never covers a frame that would die with
+		 * this process (docs/decisions.md, "Fault injection"). */
+		link_flush_try(daemon_link);
 		snprintf(buf, sizeof(buf), "<a xmlns='%s' h='%u'/>", NS_SM,
 		    s->h_in);
 		conn_writes(c, buf);

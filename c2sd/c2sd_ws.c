@@ -13,10 +13,16 @@
  * makes it a standalone document (RFC 7395 3.3.3: namespaces declared on
  * each stanza) and ws_append() frames it itself, unmasked, as one text
  * frame, so a queued stanza can still be bounced (chunk->skip is the
- * frame header).  </stream:stream> becomes <close/>; a whitespace
- * keepalive becomes a WebSocket ping (RFC 7395 3.7).  wslay's own output
- * (pongs, close replies) is written whole by ws_send_cb, so it never
- * interleaves with ours inside a frame.
+ * frame header).  </stream:stream> becomes <close/> followed by a
+ * WebSocket close frame, after which the TCP connection closes once the
+ * queue is written (RFC 7395 3.6); a whitespace keepalive becomes a
+ * WebSocket ping (RFC 7395 3.7).  wslay's own output (pongs, close
+ * replies) is written whole by ws_send_cb, so it never interleaves with
+ * ours inside a frame.  When wslay itself fails the connection (a message
+ * over max-stanza-size: 1009, bad UTF-8: 1007, ...), the stream error and
+ * <close/> go out before its close frame, as a TCP client would get the
+ * stream error.  Nothing is framed after a close frame: a stanza written
+ * then goes back to the session code as undelivered.
  */
 #include <sys/types.h>
 
@@ -37,6 +43,10 @@ struct ws {
 	wslay_event_context_ptr ctx;
 	const char	*in;		/* bytes of the current read */
 	size_t		 inlen;
+	int		 close_out;	/* a close frame is queued: no more */
+	int		 wslay_close;	/* wslay's close frame comes next */
+	uint8_t		 ctl[2 + 125];	/* wslay's control frame, collected */
+	size_t		 nctl;
 };
 
 /* ---- output: documents for framed transports ---- */
@@ -140,14 +150,38 @@ ws_frame(struct conn *c, int opcode, const char *payload, size_t len,
 	return r;
 }
 
+/* <close/>, then (unless wslay queued one) a close frame, 1000 "normal
+ * closure" (RFC 6455 7.4.1); the TCP connection goes once both are out. */
+static int
+ws_close(struct conn *c)
+{
+	static const char close_doc[] = "<close xmlns='" XMLNS_FRAMING "'/>";
+	static const char normal[] = { 0x03, (char)0xe8 };
+
+	if (ws_frame(c, WSLAY_TEXT_FRAME, close_doc, sizeof(close_doc) - 1,
+	    RK_NONE, RS_NONE) == -1)
+		return -1;
+	c->close_when_flushed = 1;
+	if (c->ws->wslay_close)
+		return 0;
+	c->ws->close_out = 1;
+	return ws_frame(c, WSLAY_CONNECTION_CLOSE, normal, sizeof(normal),
+	    RK_NONE, RS_NONE);
+}
+
 int
 ws_append(struct conn *c, const char *data, size_t len, uint8_t kind,
     uint8_t stype)
 {
-	static const char close_doc[] = "<close xmlns='" XMLNS_FRAMING "'/>";
 	struct xbuf	b;
 	int		r;
 
+	if (c->ws->close_out) {	/* RFC 6455 5.5.1: no data after close */
+		if (kind != RK_NONE && c->session)
+			session_return(c->session, kind, stype, data, len,
+			    "service-unavailable");
+		return 0;
+	}
 	xbuf_init(&b);
 	switch (xml_fixup(&b, data, len)) {
 	case 0:
@@ -157,8 +191,7 @@ ws_append(struct conn *c, const char *data, size_t len, uint8_t kind,
 		r = ws_frame(c, WSLAY_TEXT_FRAME, b.data, b.len, kind, stype);
 		break;
 	case 2:
-		r = ws_frame(c, WSLAY_TEXT_FRAME, close_doc,
-		    sizeof(close_doc) - 1, RK_NONE, RS_NONE);
+		r = ws_close(c);
 		break;
 	default:
 		r = -1;
@@ -188,11 +221,64 @@ ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 	return (ssize_t)n;
 }
 
+/* wslay closes the connection on its own (not a reply to the client's
+ * close): the stream error comes first, named after the close code. */
+static void
+ws_fail(struct conn *c, const uint8_t *frame, size_t len)
+{
+	unsigned	 code = 0;
+
+	/* a control frame's payload is under 126 bytes: header 2 bytes */
+	if (len >= 4)
+		code = (unsigned)frame[2] << 8 | frame[3];
+	switch (code) {
+	case WSLAY_CODE_MESSAGE_TOO_BIG:	/* as max-stanza-size on TCP */
+		conn_stream_error(c, "policy-violation",
+		    "Message over max-stanza-size");
+		break;
+	case WSLAY_CODE_UNSUPPORTED_DATA:	/* RFC 7395 3.2: text only */
+		conn_stream_error(c, "unsupported-encoding", NULL);
+		break;
+	case WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA:	/* not UTF-8 */
+		conn_stream_error(c, "not-well-formed", NULL);
+		break;
+	default:
+		conn_stream_error(c, "bad-format", NULL);
+		break;
+	}
+}
+
+/*
+ * wslay sends only control frames (pongs, closes: we frame our data
+ * ourselves), header and payload in separate calls; each is collected
+ * whole (RFC 6455 5.5: at most 125 bytes of payload) before it is queued,
+ * so a close can be preceded by the stream error it stands for.
+ */
 static ssize_t
 ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
     int flags, void *arg)
 {
-	conn_write_raw(arg, (const char *)data, len);
+	struct conn	*c = arg;
+	struct ws	*w = c->ws;
+
+	if (w->close_out)	/* ours went first: nothing follows it */
+		return (ssize_t)len;
+	if (len > sizeof(w->ctl) - w->nctl) {
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+		return -1;
+	}
+	memcpy(w->ctl + w->nctl, data, len);
+	w->nctl += len;
+	if (w->nctl < 2 || w->nctl < 2 + (size_t)(w->ctl[1] & 0x7f))
+		return (ssize_t)len;
+	if ((w->ctl[0] & 0x0f) == WSLAY_CONNECTION_CLOSE) {
+		w->wslay_close = 1;
+		if (!wslay_event_get_close_received(ctx))
+			ws_fail(c, w->ctl, w->nctl);
+		w->close_out = 1;
+	}
+	conn_write_raw(c, (const char *)w->ctl, w->nctl);
+	w->nctl = 0;
 	return (ssize_t)len;
 }
 
@@ -339,12 +425,10 @@ ws_input(struct conn *c, const char *data, size_t len)
 	w->inlen = 0;
 	(void)wslay_event_send(w->ctx);	/* pongs, close replies */
 	if (wslay_event_get_close_sent(w->ctx)) {
-		if (wslay_event_get_status_code_sent(w->ctx) ==
-		    WSLAY_CODE_MESSAGE_TOO_BIG)
-			log_info("conn %llu from %s: WebSocket message over "
-			    "max-stanza-size", (unsigned long long)c->id,
-			    c->peer);
-		c->no_resume = 1;
+		/* the client's close frame without <close/> is an unclean
+		 * end (stream management may resume); ours ends the stream */
+		if (!wslay_event_get_close_received(w->ctx))
+			c->no_resume = 1;
 		c->close_when_flushed = 1;
 		conn_reading(c, 0);
 		conn_flush_soon(c);

@@ -159,6 +159,7 @@ static const char *const type_names[] = {
 	[RF_CONFIG_FD] = "CONFIG_FD", [RF_CONFIG_END] = "CONFIG_END",
 	[RF_READY] = "READY", [RF_PING] = "PING", [RF_PONG] = "PONG",
 	[RF_SHUTDOWN] = "SHUTDOWN", [RF_DEBUG] = "DEBUG", [RF_LOG] = "LOG",
+	[RF_ACK] = "ACK",
 	[RF_STANZA] = "STANZA", [RF_BOUNCE] = "BOUNCE",
 	[RF_SESSION_BIND] = "SESSION_BIND", [RF_SESSION_BOUND] = "SESSION_BOUND",
 	[RF_SESSION_UNBIND] = "SESSION_UNBIND",
@@ -361,6 +362,27 @@ fout_copy(const struct frame *in)
 	f->hdr.kind = in->hdr.kind;
 	f->hdr.stype = in->hdr.stype;
 	fout_put_raw(f, in->body, in->body_len);
+	return f;
+}
+
+struct fout *
+fout_dup(const struct fout *in)
+{
+	struct fout *f;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return NULL;
+	f->hdr = in->hdr;
+	f->fd = -1;
+	f->failed = in->failed;
+	f->retain = in->retain;
+	f->held = in->held;
+	if ((f->buf = malloc(in->len ? in->len : 1)) == NULL) {
+		free(f);
+		return NULL;
+	}
+	memcpy(f->buf, in->buf, in->len);
+	f->len = f->cap = in->len;
 	return f;
 }
 

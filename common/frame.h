@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define FRAME_HDR_LEN		32
 #define FRAME_PROTO_MAJOR	1
@@ -38,6 +39,8 @@ enum rf_type {
 	RF_SHUTDOWN		= 8,	/* routerd -> child: finish and exit 0 */
 	RF_DEBUG		= 9,	/* str action; only honoured with sandbox-debug */
 	RF_LOG			= 10,	/* reserved */
+	RF_ACK			= 11,	/* child -> routerd: u64 frames of this link
+					   processed, effects durable (RCAP_ACK) */
 
 	/* stanzas (kind, stype, from, to in the header) */
 	RF_STANZA		= 16,	/* body: serialized XML stanza */
@@ -86,15 +89,24 @@ enum rf_type {
 #define RCAP_PEP	0x0002
 #define RCAP_MUC	0x0004
 #define RCAP_S2S	0x0008
+#define RCAP_ACK	0x0010	/* acknowledges processed frames (RF_ACK):
+				   routerd replays the rest after a crash */
 
 /* Header flags. */
 #define RFF_FD		0x0001	/* exactly one fd travels with this frame */
 #define RFF_OPTIONAL	0x0002	/* receiver may ignore the type if unknown */
 #define RFF_PEP		0x0004	/* stanza is a pubsub request to a bare JID */
+/* pepd asks caps (XEP-0115) from an account's bare JID with iq ids that
+ * start so; c2sd marks a client's result or error with such an id
+ * RFF_PEP, so routerd hands it to pepd and not to imd (docs/pep.md). */
+#define PEP_CAPS_ID_PREFIX	"pepcaps"
 #define RFF_BROADCAST	0x0008	/* presence the client sent without 'to' */
 #define RFF_UNDELIVERED	0x0010	/* c2sd returns a stanza it could not deliver */
+/* c2sd vouches that a message it parsed is "plain" (stanza_msg_plain() in
+ * stanza.h): imd may archive and deliver its bytes without a parse. */
+#define RFF_PLAINMSG	0x0100
 #define RFF_ALL		(RFF_FD | RFF_OPTIONAL | RFF_PEP | RFF_BROADCAST | \
-			 RFF_UNDELIVERED)
+			 RFF_UNDELIVERED | RFF_PLAINMSG)
 
 /* Stanza kinds (header `kind`). */
 enum rk_kind {
@@ -174,6 +186,9 @@ struct fout {
 	int		 failed;	/* an allocation failed: send refuses */
 	struct fout	*next;		/* link queue */
 	size_t		 off;		/* bytes already written */
+	uint64_t	 seq;		/* link sequence (1 = first frame sent) */
+	int		 retain;	/* link keeps it until acked (RF_ACK) */
+	struct timespec	 held;		/* routerd: when it began to wait */
 };
 
 /* Encoding and decoding of the fixed header. */
@@ -204,6 +219,8 @@ void	fout_finish(struct fout *);	/* writes the header into buf */
 void	fout_free(struct fout *);
 /* A copy of a received frame (to forward it); origin etc. may be changed after. */
 struct fout *fout_copy(const struct frame *);
+/* A copy of a built frame (header fields, bytes; not its fd or queue place). */
+struct fout *fout_dup(const struct fout *);
 
 /* Reading. Each returns 0, or -1 when the body is too short. */
 int	frame_get_u8(struct frame *, uint8_t *);

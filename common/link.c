@@ -9,7 +9,14 @@
  *   stray fds are closed;
  * - the write queue is bounded: link_send() refuses past 4 x high water;
  * - a link freed from inside its own callback is only marked dead and
- *   released when the dispatch loop unwinds.
+ *   released when the dispatch loop unwinds;
+ * - frames are numbered in each direction from 1 (nsent, nrecv), so the
+ *   two ends agree on a count without putting it on every frame: a child
+ *   with acks on says how many it has processed (RF_ACK, at most once per
+ *   read callback, queued behind that callback's output), and routerd,
+ *   with retain on, keeps the frames marked `retain` after writing them
+ *   until they are acknowledged, so that they can be replayed when the
+ *   peer dies (link_take_unacked).  The kept list is bounded too.
  */
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -61,11 +68,22 @@ struct link {
 
 	int		 depth;		/* > 0 while inside callbacks */
 	int		 dead;
+
+	uint64_t	 nsent;		/* frames queued by link_send */
+	uint64_t	 nrecv;		/* frames dispatched */
+	uint64_t	 nacked;	/* last count we sent in RF_ACK */
+	int		 acks;		/* send RF_ACK after each dispatch */
+	int		 retain;	/* keep written `retain` frames */
+	struct fout	*khead;		/* written, not yet acknowledged */
+	struct fout	*ktail;
+	size_t		 kept;		/* bytes in the kept list */
+	int		 kept_warned;
 };
 
 static void	link_read_cb(evutil_socket_t, short, void *);
 static void	link_write_cb(evutil_socket_t, short, void *);
 static void	link_destroy(struct link *);
+static void	send_ack(struct link *);
 
 struct link *
 link_new(struct event_base *base, int fd, const char *name,
@@ -119,10 +137,25 @@ forget_waiter(struct link *dst, struct link *src)
 }
 
 static void
+free_chain(struct fout *f)
+{
+	struct fout *n;
+
+	for (; f != NULL; f = n) {
+		n = f->next;
+		if (f->fd != -1)
+			close(f->fd);
+		fout_free(f);
+	}
+}
+
+static void
 link_destroy(struct link *l)
 {
 	struct fout *f;
 	int i;
+
+	free_chain(l->khead);
 
 	unblock_waiters(l);
 	if (l->blocked_on)
@@ -293,6 +326,7 @@ link_dispatch(struct link *l)
 			}
 		}
 		l->on_frame(l, &fr, l->arg);
+		l->nrecv++;
 	}
 	if (off > 0 && !l->dead) {
 		memmove(l->rbuf, l->rbuf + off, l->rlen - off);
@@ -318,9 +352,37 @@ link_read_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 	if (!l->dead)
 		link_dispatch(l);
+	if (!l->dead && l->acks && l->nrecv != l->nacked)
+		send_ack(l);
 	l->depth--;
 	if (l->dead && l->depth == 0)
 		link_destroy(l);
+}
+
+/* A written frame the peer has not acknowledged yet.  Past the bound the
+ * oldest is given up: replay after a crash then cannot cover it. */
+static void
+keep(struct link *l, struct fout *f)
+{
+	struct fout *old;
+
+	f->next = NULL;
+	if (l->ktail)
+		l->ktail->next = f;
+	else
+		l->khead = f;
+	l->ktail = f;
+	l->kept += f->len;
+	while (l->kept > 4 * l->hiwat && (old = l->khead) != NULL) {
+		if (!l->kept_warned++)
+			log_warnx("link %s: peer slow to acknowledge; oldest "
+			    "frames can no longer be replayed", l->name);
+		l->khead = old->next;
+		if (l->khead == NULL)
+			l->ktail = NULL;
+		l->kept -= old->len;
+		fout_free(old);
+	}
 }
 
 static void
@@ -341,9 +403,14 @@ dequeue(struct link *l, size_t n)
 		l->qhead = f->next;
 		if (l->qhead == NULL)
 			l->qtail = NULL;
-		if (f->fd != -1)
+		if (f->fd != -1) {
 			close(f->fd);
-		fout_free(f);
+			f->fd = -1;
+		}
+		if (l->retain && f->retain)
+			keep(l, f);
+		else
+			fout_free(f);
 	}
 }
 
@@ -450,6 +517,7 @@ link_send(struct link *l, struct fout *f)
 	fout_finish(f);
 	f->next = NULL;
 	f->off = 0;
+	f->seq = ++l->nsent;
 	if (l->qtail)
 		l->qtail->next = f;
 	else
@@ -472,6 +540,102 @@ link_flush_now(struct link *l)
 		if (l->qhead != NULL && poll(&pfd, 1, 1000) <= 0)
 			break;
 	}
+	l->depth--;
+	if (l->dead && l->depth == 0)
+		link_destroy(l);
+}
+
+void link_set_acks(struct link *l, int on) { l->acks = on; }
+void link_set_retain(struct link *l, int on) { l->retain = on; }
+uint64_t link_nsent(const struct link *l) { return l->nsent; }
+
+static void
+send_ack(struct link *l)
+{
+	struct fout *f = fout_new(RF_ACK, NULL, NULL);
+
+	if (f == NULL)
+		return;
+	fout_put_u64(f, l->nrecv);
+	if (link_send(l, f) == 0)
+		l->nacked = l->nrecv;
+}
+
+void
+link_ack(struct link *l, uint64_t n)
+{
+	struct fout *f;
+
+	while ((f = l->khead) != NULL && f->seq <= n) {
+		l->khead = f->next;
+		if (l->khead == NULL)
+			l->ktail = NULL;
+		l->kept -= f->len;
+		fout_free(f);
+	}
+}
+
+struct fout *
+link_take_unacked(struct link *l)
+{
+	struct fout *head = l->khead, *tail = l->ktail, *f, *next;
+	struct fout *rest = NULL, *rtail = NULL;
+
+	l->khead = l->ktail = NULL;
+	l->kept = 0;
+	/* Queued frames never reached the peer whole: replay them too. */
+	for (f = l->qhead; f != NULL; f = next) {
+		next = f->next;
+		f->next = NULL;
+		if (f->retain && f->fd == -1) {
+			f->off = 0;
+			if (tail)
+				tail->next = f;
+			else
+				head = f;
+			tail = f;
+		} else {
+			if (rtail)
+				rtail->next = f;
+			else
+				rest = f;
+			rtail = f;
+		}
+	}
+	l->qhead = rest;
+	l->qtail = rtail;
+	for (l->queued = 0, f = rest; f; f = f->next)
+		l->queued += f->len - f->off;
+	return head;
+}
+
+void
+link_drain(struct link *l)
+{
+	int paused = l->paused;
+
+	l->depth++;
+	l->paused = 0;		/* the peer is gone: nothing to hold back */
+	while (!l->dead) {
+		link_dispatch(l);
+		if (l->dead || l->rlen >= (size_t)l->max_frame +
+		    LINK_READ_CHUNK || link_recv(l) <= 0)
+			break;
+	}
+	if (!l->dead)
+		link_dispatch(l);
+	l->paused = paused;
+	l->depth--;
+	if (l->dead && l->depth == 0)
+		link_destroy(l);
+}
+
+void
+link_flush_try(struct link *l)
+{
+	l->depth++;
+	if (l->qhead != NULL && !l->dead)
+		link_write_some(l);
 	l->depth--;
 	if (l->dead && l->depth == 0)
 		link_destroy(l);

@@ -55,6 +55,24 @@ void	link_flush_now(struct link *);
 size_t	link_queued(const struct link *);
 int	link_over_hiwat(const struct link *);
 
+/* Acknowledgements and replay (docs/frames.md, "Acknowledgements").
+ * Child side: with acks on, the link queues RF_ACK (u64 frames dispatched
+ * so far) after each read callback that dispatched frames.  routerd side:
+ * with retain on, written frames marked `retain` are kept until
+ * link_ack() covers their sequence number. */
+void	link_set_acks(struct link *, int);
+void	link_set_retain(struct link *, int);
+uint64_t link_nsent(const struct link *);
+void	link_ack(struct link *, uint64_t n);
+/* Detach, in order, the kept frames and the queued `retain` frames (the
+ * peer died): they were not acknowledged and may be sent again. */
+struct fout *link_take_unacked(struct link *);
+/* Read and dispatch whatever the peer wrote before it died, ignoring EOF
+ * (the caller frees the link).  May free it if a frame breaks the rules. */
+void	link_drain(struct link *);
+/* Write what the socket takes now, without waiting. */
+void	link_flush_try(struct link *);
+
 /* Backpressure. */
 void	link_pause(struct link *);	/* stop reading */
 void	link_resume(struct link *);

@@ -77,3 +77,57 @@ stanza_node_stype(const struct xnode *x)
 {
 	return stanza_stype(stanza_node_kind(x), xnode_attr(x, "type"));
 }
+
+#define NS_HINTS_	"urn:xmpp:hints"
+#define NS_CARBONS_	"urn:xmpp:carbons:2"
+#define NS_SID_		"urn:xmpp:sid:0"
+
+/* No element below `x` lacks a namespace (imd's slow path would give it
+ * jabber:client, a byte copy would not). */
+static int
+all_namespaced(const struct xnode *x)
+{
+	const struct xnode	*c;
+
+	for (c = xnode_first_elem(x); c != NULL; c = xnode_next_elem(c))
+		if (c->ns == NULL || *c->ns == '\0' || !all_namespaced(c))
+			return 0;
+	return 1;
+}
+
+/*
+ * What imd's archive (XEP-0313 section 7 with XEP-0334 hints), carbons
+ * (XEP-0280 section 6) and forged-id check (XEP-0359 section 5) look at
+ * in a message: when none of it is present, they all decide the same way
+ * for every such message, and imd need not parse it.
+ */
+int
+stanza_msg_plain(const struct xnode *x)
+{
+	const struct xnode	*c;
+	const char		*type;
+	int			 body = 0;
+
+	if (x == NULL || x->type != XNODE_ELEM || x->ns == NULL ||
+	    strcmp(x->ns, XMLNS_CLIENT) != 0 || strcmp(x->name, "message") != 0)
+		return 0;
+	type = xnode_attr(x, "type");
+	if (type != NULL && strcmp(type, "chat") != 0 &&
+	    strcmp(type, "normal") != 0)
+		return 0;
+	for (c = xnode_first_elem(x); c != NULL; c = xnode_next_elem(c)) {
+		if (c->ns == NULL || *c->ns == '\0')
+			return 0;
+		if (strcmp(c->ns, XMLNS_CLIENT) == 0) {
+			if (strcmp(c->name, "body") == 0)
+				body = 1;
+		} else if (strcmp(c->ns, NS_HINTS_) == 0 ||
+		    strcmp(c->ns, NS_CARBONS_) == 0 ||
+		    (strcmp(c->ns, NS_SID_) == 0 &&
+		    strcmp(c->name, "stanza-id") == 0))
+			return 0;
+		if (!all_namespaced(c))
+			return 0;
+	}
+	return body;
+}

@@ -26,6 +26,12 @@ int	stanza_ns_client(const char *ns);
 uint8_t	stanza_node_kind(const struct xnode *);
 uint8_t	stanza_node_stype(const struct xnode *);
 
+/* A message imd can handle from its serialized bytes (RFF_PLAINMSG,
+ * docs/frames.md): a jabber:client <message/> of type chat or normal
+ * (or none) with a <body/>, no XEP-0334 hint, no XEP-0280 element, no
+ * XEP-0359 <stanza-id/>, and no element without a namespace. */
+int	stanza_msg_plain(const struct xnode *);
+
 /* xmpptime.c: the clock as microseconds, and XEP-0082 DateTime in UTC
  * ("YYYY-MM-DDThh:mm:ss.sssZ"; buf >= 32).  A separate file so that unit
  * tests can supply their own clock. */

@@ -81,6 +81,10 @@ imd_disco_iq(struct imd_stanza *s)
 		if (h->feature != NULL &&
 		    (c = xnode_add_child(q, "feature", NULL)) != NULL)
 			xnode_set_attr(c, "var", h->feature);
+	/* XEP-0402 5.3: c2sd sends storage:bookmarks private XML to pepd,
+	 * which keeps it in sync with the PEP node (docs/pep.md). */
+	if (info && (c = xnode_add_child(q, "feature", NULL)) != NULL)
+		xnode_set_attr(c, "var", "urn:xmpp:bookmarks:1#compat");
 	imd_reply_result(s, q);
 	return 0;
 }

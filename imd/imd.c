@@ -8,7 +8,9 @@
  * environment is opened in pre_drop, before the chroot into that same
  * directory.  The dispatcher parses each stanza body once, fills a
  * struct imd_stanza and hands it to the file that owns its kind; the parsed
- * tree is owned here and freed when the handler returns.
+ * tree is owned here and freed when the handler returns.  A plain message
+ * from c2sd (RFF_PLAINMSG) is first offered to imd_message_fast(), which
+ * needs no tree.
  *
  * Direction rule (docs/imd.md): a stanza is outbound (sent by a local
  * user) when it came from c2sd's link (origin = link id 6) without
@@ -199,6 +201,10 @@ imd_pre_drop(void)
 	 * message (docs/decisions.md, "Group commit"). */
 	if (store_group_commit(imd_store, daemon_base) == -1)
 		fatal("group commit for the IM store");
+	/* Every frame is processed to its commit before the next is read, so
+	 * the link may acknowledge each read's frames (RF_ACK) behind their
+	 * output; routerd replays the rest if imd dies (docs/frames.md). */
+	link_set_acks(daemon_link, 1);
 	for (i = 0; i < ncompliance; i++) {
 		if ((h = imd_host_index(compliance_names[i])) == -1)
 			log_warnx("compliance-log for %s, which is not a host",
@@ -436,6 +442,9 @@ on_stanza(struct frame *f)
 		log_debug("stanza %u/%u from %s to %s, origin %u, flags %#x",
 		    f->hdr.kind, f->hdr.stype, f->from, f->to, f->hdr.origin,
 		    f->hdr.flags);
+	/* A plain message from a local session: no tree (imd_deliver.c). */
+	if (f->hdr.origin == IMD_ORIGIN_C2SD && imd_message_fast(f, body, len))
+		return;
 	if ((x = xml_parse_element((const char *)body, len, NULL)) == NULL) {
 		log_warnx("unparsable stanza from %s dropped", f->from);
 		return;
@@ -484,7 +493,7 @@ static const struct daemon_ops imd_ops = {
 	.dispatch = imd_dispatch,
 	.shutdown = imd_shutdown,
 	.policy = &imd_policy,
-	.caps = RCAP_IM,	/* routerd sends imd the IM traffic */
+	.caps = RCAP_IM | RCAP_ACK,	/* the IM traffic; acked (RF_ACK) */
 };
 
 #ifdef IMD_NO_MAIN

@@ -151,10 +151,24 @@ void	imd_subscription_inbound(struct imd_stanza *);
 int	imd_roster_shares_presence(const char *owner_bare, const char *contact_bare);
 
 /* imd_deliver.c: messages, RFC 6121 8.5. */
+struct imd_piece {
+	const char	*p;
+	size_t		 len;
+};
+#define IMD_PIECES_MAX	5	/* a message: start, `to` value, rest,
+				   <stanza-id/>, end tag */
 void	imd_message_outbound(struct imd_stanza *);
 void	imd_message_inbound(struct imd_stanza *);
 /* A frame came back undeliverable (RF_BOUNCE) or c2sd returned it. */
 void	imd_message_undelivered(struct frame *);
+/* A plain message (RFF_PLAINMSG) from a local session to a local account
+ * with a session that takes it, handled from its body bytes when nothing
+ * needs a tree (docs/performance.md); 1 if it was handled, 0 if the caller
+ * must take the parsing path. */
+int	imd_message_fast(struct frame *, const uint8_t *body, size_t len);
+/* Send `n` pieces of a serialized stanza as one RF_STANZA frame. */
+int	imd_send_raw(const char *from, const char *to, uint8_t stype,
+	    const struct imd_piece *p, size_t n);
 
 /* imd_offline.c: XEP-0160 with XEP-0203 delay stamps. */
 /* 0 stored, -1 failed or over quota (caller answers the sender). */
@@ -185,6 +199,11 @@ struct imd_mam_copy {
  * how many copies were stored, or -1 when n is too large. */
 int	imd_mam_archive_copies(struct xnode *msg, struct imd_mam_copy *c,
 	    size_t n);
+/* The same for a message already serialized as a frame body that needs
+ * no forged-id removal nor archivability check (RFF_PLAINMSG): stores
+ * `xml` as it is; the caller adds the incoming copies' <stanza-id/>. */
+int	imd_mam_archive_raw(const char *xml, size_t len,
+	    struct imd_mam_copy *c, size_t n);
 int	imd_mam_iq(struct imd_stanza *);
 /* Copies of an outgoing message to the sender's other resources. */
 void	imd_carbons_sent(struct imd_stanza *);
@@ -193,8 +212,16 @@ void	imd_carbons_sent(struct imd_stanza *);
 void	imd_carbons_received(const char *owner_bare, struct xnode *msg,
 	    const char *to_full);
 int	imd_carbons_iq(struct imd_stanza *);
+/* The same two for a plain message (RFF_PLAINMSG) given as its frame body
+ * (`msg`, from and to stamped); copies are made by concatenation. */
+void	imd_carbons_sent_raw(const char *from_full, uint8_t stype,
+	    const char *msg, size_t len);
+void	imd_carbons_received_raw(const char *owner_bare, const char *to_full,
+	    uint8_t stype, const struct imd_piece *msg, size_t n);
 /* Append to the host's compliance log when it is on. */
 void	imd_compliance_log(const char *from, const char *to, struct xnode *msg);
+/* Does the host of `jid` keep a compliance log? */
+int	imd_compliance_on(const char *jid);
 
 /* handlers.c: the iq table (namespace of the payload -> handler) and the
  * disco features of accounts derived from it. */
@@ -277,6 +304,8 @@ void	imd_presence_deliver(const char *from, const char *to, struct xnode *x);
  * with `unavailable`, an unavailable presence from each instead. */
 void	imd_presence_send_all(const char *owner_bare, const char *to,
 	    int unavailable);
+/* `owner`'s item changed: renew pepd's copy of its groups (docs/pep.md). */
+void	imd_presence_pep_item(const char *owner_bare, const struct imd_item *);
 
 /* imd_roster.c */
 #define IMD_MAX_ITEM_GROUPS	64

@@ -168,6 +168,75 @@ imd_carbons_received(const char *owner_bare, struct xnode *msg,
 	}
 }
 
+/*
+ * The same copies for a plain message (RFF_PLAINMSG: eligible by
+ * construction, section 6) from its serialized pieces: the wrapper is
+ * concatenated around them, with jabber:client declared on the forwarded
+ * <message/> (XEP-0297 section 3), byte for byte what carbon_send() makes
+ * of the parsed message.  `msg[0]` starts with "<message".
+ */
+static void
+carbon_send_raw(const char *bare, const char *to_full, uint8_t stype,
+    const struct imd_piece *msg, size_t n, const char *what)
+{
+	struct imd_piece p[IMD_PIECES_MAX + 2];
+	struct xbuf	 head, tail;
+	size_t		 i;
+
+	if (n == 0 || n > IMD_PIECES_MAX || msg[0].len < 8)
+		return;
+	xbuf_init(&head);
+	xbuf_init(&tail);
+	xbuf_adds(&head, stype == RS_CHAT ? "<message type='chat' from='" :
+	    "<message type='normal' from='");
+	xbuf_add_attr(&head, bare);
+	xbuf_adds(&head, "' to='");
+	xbuf_add_attr(&head, to_full);
+	xbuf_addf(&head, "'><%s xmlns='" NS_CARBONS "'><forwarded xmlns='"
+	    NS_FORWARD "'><message xmlns='" XMLNS_CLIENT "'", what);
+	xbuf_addf(&tail, "</forwarded></%s></message>", what);
+	p[0].p = head.data;
+	p[0].len = head.len;
+	for (i = 0; i < n; i++)
+		p[i + 1] = msg[i];
+	p[1].p += 8;		/* "<message" is in the head */
+	p[1].len -= 8;
+	p[n + 1].p = tail.data;
+	p[n + 1].len = tail.len;
+	if (head.failed || tail.failed ||
+	    imd_send_raw(bare, to_full, stype, p, n + 2) == -1)
+		log_warnx("carbons: cannot send %s copy to %s", what, to_full);
+	xbuf_free(&head);
+	xbuf_free(&tail);
+}
+
+void
+imd_carbons_sent_raw(const char *from_full, uint8_t stype, const char *msg,
+    size_t len)
+{
+	struct imd_res	*r;
+	struct imd_piece p = { msg, len };
+	char		 bare[JID_MAX + 1];
+
+	if (imd_bare(from_full, bare, sizeof(bare)) == -1)
+		return;
+	for (r = imd_res_list(bare); r != NULL; r = r->next)
+		if (r->carbons && strcmp(r->full, from_full) != 0)
+			carbon_send_raw(bare, r->full, stype, &p, 1, "sent");
+}
+
+void
+imd_carbons_received_raw(const char *owner_bare, const char *to_full,
+    uint8_t stype, const struct imd_piece *msg, size_t n)
+{
+	struct imd_res	*r;
+
+	for (r = imd_res_list(owner_bare); r != NULL; r = r->next)
+		if (r->carbons && strcmp(r->full, to_full) != 0)
+			carbon_send_raw(owner_bare, r->full, stype, msg, n,
+			    "received");
+}
+
 /* XEP-0280 section 4: <enable/> and <disable/>, per session. */
 int
 imd_carbons_iq(struct imd_stanza *s)

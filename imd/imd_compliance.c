@@ -270,6 +270,12 @@ logging_host(const char *jid)
 	return h;
 }
 
+int
+imd_compliance_on(const char *jid)
+{
+	return logging_host(jid) != -1;
+}
+
 void
 imd_compliance_log(const char *from, const char *to, struct xnode *msg)
 {

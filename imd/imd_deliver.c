@@ -10,6 +10,13 @@
  * message to a JID without an account is stored offline (up to the quota)
  * instead of bouncing; docs/imd.md records this limitation.
  *
+ * imd_message_fast() is the same for the common case without a tree: a
+ * message c2sd marked RFF_PLAINMSG (docs/frames.md) between local
+ * sessions is archived and delivered from its frame bytes, with the
+ * stanza-id (and for a bare JID each resource's `to`) spliced in; it
+ * must send exactly what the parsing path would (tests/unit/
+ * test_imd_fast.c) and leaves every other case to that path.
+ *
  * Invariants: an error is never answered with an error; a message that
  * imd stored offline was committed before anything else happens to it; a
  * returned message is never sent again to the resource that returned it,
@@ -17,7 +24,9 @@
  */
 #include <string.h>
 
+#include "daemon.h"
 #include "imd.h"
+#include "link.h"
 #include "log.h"
 
 /* XEP-0334 no-copy and XEP-0280 private: no carbons. */
@@ -275,4 +284,205 @@ imd_message_undelivered(struct frame *f)
 	log_debug("message to %s bounced (%u)", f->to, why);
 	redeliver(f, x, f->from, f->to, bounce_condition(why));
 	xnode_free(x);
+}
+
+/* ---- the fast path (docs/performance.md) ---- */
+
+int
+imd_send_raw(const char *from, const char *to, uint8_t stype,
+    const struct imd_piece *p, size_t n)
+{
+	struct fout	*f;
+	size_t		 i;
+
+	if ((f = fout_stanza(RK_MESSAGE, stype, from, to, NULL, 0)) == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		fout_put_raw(f, p[i].p, p[i].len);
+	if (link_send(daemon_link, f) == -1) {
+		log_warnx("cannot queue a stanza for %s", to);
+		return -1;
+	}
+	return 0;
+}
+
+static const char msg_end[] = "</message>";
+#define MSG_END_LEN	(sizeof(msg_end) - 1)
+
+/* A frame body that starts with a <message> start tag and ends with its
+ * end tag, so that it can be spliced and wrapped (RFF_PLAINMSG has a
+ * <body/>, so the element is never empty). */
+static int
+splicable(const uint8_t *b, size_t len)
+{
+	return len > 9 + MSG_END_LEN && memcmp(b, "<message", 8) == 0 &&
+	    (b[8] == ' ' || b[8] == '>') &&
+	    memcmp(b + len - MSG_END_LEN, msg_end, MSG_END_LEN) == 0;
+}
+
+/* The fast path's recipients: one session, or for a bare JID those of
+ * highest non-negative priority, as to_resources() picks them. */
+#define FAST_TARGETS	16
+
+struct fast {
+	struct imd_res	*r[FAST_TARGETS];
+	size_t		 n;
+	size_t		 vs, ve;	/* the `to` value in the start tag */
+	int		 bare;
+	char		 owner[JID_MAX + 1], peer[JID_MAX + 1];
+};
+
+/* Where the start tag's `to` attribute holds `to`: values escape ' (the
+ * serializer's rule), so the first " to='" is that attribute. */
+static int
+to_value(const uint8_t *b, size_t len, const char *to, struct fast *fp)
+{
+	const uint8_t	*gt, *p;
+	size_t		 tl = strlen(to);
+
+	if ((gt = memchr(b, '>', len)) == NULL ||
+	    (p = memmem(b, gt - b, " to='", 5)) == NULL)
+		return -1;
+	fp->vs = p + 5 - b;
+	fp->ve = fp->vs + tl;
+	if (fp->ve >= (size_t)(gt - b) || b[fp->ve] != '\'' ||
+	    memcmp(b + fp->vs, to, tl) != 0)
+		return -1;
+	return 0;
+}
+
+/* 8.5.2.1.1 for a chat or normal message, without side effects. */
+static int
+bare_targets(const uint8_t *b, size_t len, const char *to, struct fast *fp)
+{
+	struct imd_res	*r;
+	int		 best = -1;
+
+	for (r = imd_res_list(fp->peer); r != NULL; r = r->next)
+		if (r->available && r->priority > best)
+			best = r->priority;
+	for (r = imd_res_list(fp->peer); r != NULL && best >= 0; r = r->next)
+		if (r->available && r->priority == best) {
+			if (fp->n == FAST_TARGETS)
+				return -1;
+			fp->r[fp->n++] = r;
+		}
+	fp->bare = 1;
+	return fp->n > 0 ? to_value(b, len, to, fp) : -1;
+}
+
+/*
+ * Everything the parsing path would look at, without a tree: both ends
+ * local, the recipient online, no compliance log, no block either way.
+ * Anything else (errors to answer, offline storage) takes that path.
+ */
+static int
+fast_target(struct frame *f, const uint8_t *b, size_t len, struct fast *fp)
+{
+	struct imd_res	*r;
+
+	memset(fp, 0, offsetof(struct fast, owner));
+	if (!(f->hdr.flags & RFF_PLAINMSG) || (f->hdr.flags & RFF_UNDELIVERED) ||
+	    f->hdr.kind != RK_MESSAGE ||
+	    (f->hdr.stype != RS_CHAT && f->hdr.stype != RS_NORMAL) ||
+	    !imd_is_local_jid(f->to) ||
+	    imd_bare(f->from, fp->owner, sizeof(fp->owner)) == -1 ||
+	    imd_bare(f->to, fp->peer, sizeof(fp->peer)) == -1 ||
+	    imd_compliance_on(f->from) || imd_compliance_on(f->to))
+		return -1;
+	if (strchr(f->to, '/') != NULL) {
+		if ((r = imd_res_find(f->to)) == NULL)
+			return -1;
+		fp->r[fp->n++] = r;
+	} else if (bare_targets(b, len, f->to, fp) == -1)
+		return -1;
+	/* XEP-0191 3.3 in both directions (errors are the slow path's). */
+	if (imd_is_blocked(fp->owner, fp->peer) ||
+	    imd_is_blocked(fp->peer, fp->owner))
+		return -1;
+	return 0;
+}
+
+/* The stanza-id message_local() adds, as xml_serialize() writes it:
+ * <stanza-id xmlns=NS_SID id=.. by=../> (XEP-0359). */
+static void
+sid_text(struct xbuf *x, const char *id, const char *by)
+{
+	xbuf_adds(x, "<stanza-id xmlns='" NS_SID "' id='");
+	xbuf_add_attr(x, id);
+	xbuf_adds(x, "' by='");
+	xbuf_add_attr(x, by);
+	xbuf_adds(x, "'/>");
+}
+
+/*
+ * Deliver, then the received carbons, as deliver() does: to a bare JID
+ * each copy names its resource in `to` (imd_send rewrites it), and the
+ * carbons wrap the copy sent last, as the parsing path's tree holds it.
+ */
+static void
+fast_deliver(struct frame *f, const uint8_t *b, size_t len, struct fast *fp,
+    const struct xbuf *sid)
+{
+	struct imd_piece p[IMD_PIECES_MAX];
+	struct xbuf	 to;
+	const char	*first = NULL;
+	size_t		 i, n;
+
+	xbuf_init(&to);
+	for (i = 0; i < fp->n; i++) {
+		n = 0;
+		if (fp->bare) {
+			xbuf_reset(&to);
+			xbuf_add_attr(&to, fp->r[i]->full);
+			p[n++] = (struct imd_piece){ (const char *)b, fp->vs };
+			p[n++] = (struct imd_piece){ to.data, to.len };
+			p[n++] = (struct imd_piece){ (const char *)b + fp->ve,
+			    len - MSG_END_LEN - fp->ve };
+		} else
+			p[n++] = (struct imd_piece){ (const char *)b,
+			    len - MSG_END_LEN };
+		if (sid->len > 0)
+			p[n++] = (struct imd_piece){ sid->data, sid->len };
+		p[n++] = (struct imd_piece){ msg_end, MSG_END_LEN };
+		if (!to.failed && imd_send_raw(f->from, fp->r[i]->full,
+		    f->hdr.stype, p, n) == 0 && first == NULL)
+			first = fp->r[i]->full;
+	}
+	if (first != NULL)
+		imd_carbons_received_raw(fp->peer, first, f->hdr.stype, p, n);
+	xbuf_free(&to);
+}
+
+/*
+ * The common message, from a local session to another local account, as
+ * imd_message_outbound() and message_local() handle it, in the same
+ * order: carbons of the sent message, both archive copies in one
+ * transaction, delivery with the recipient's <stanza-id/> spliced in
+ * before </message>, carbons of the received one.
+ */
+int
+imd_message_fast(struct frame *f, const uint8_t *b, size_t len)
+{
+	struct imd_mam_copy	 c[2];
+	struct fast		 fp;
+	struct xbuf		 sid;
+
+	if (!splicable(b, len) || fast_target(f, b, len, &fp) == -1)
+		return 0;
+	imd_carbons_sent_raw(f->from, f->hdr.stype, (const char *)b, len);
+	memset(c, 0, sizeof(c));
+	c[0].owner = fp.owner;
+	c[0].with = fp.peer;
+	c[1].owner = fp.peer;
+	c[1].with = fp.owner;
+	c[1].incoming = 1;
+	(void)imd_mam_archive_raw((const char *)b, len, c, 2);
+	xbuf_init(&sid);
+	if (c[1].id[0] != '\0')
+		sid_text(&sid, c[1].id, fp.peer);
+	if (!sid.failed)
+		fast_deliver(f, b, len, &fp, &sid);
+	xbuf_free(&sid);
+	return 1;
 }

@@ -189,6 +189,32 @@ strip_forged_sid(struct xnode *msg, const char *owner)
 	}
 }
 
+/*
+ * base64url without padding (RFC 4648 section 5) of 16 bytes: 22
+ * characters and a NUL.  The ids are public, so a table lookup does; it
+ * costs a tenth of sodium_bin2base64, whose constant time buys nothing
+ * here (docs/performance.md).
+ */
+static void
+b64url16(char *out, const unsigned char *in)
+{
+	static const char	 a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	uint32_t		 v;
+	int			 i;
+
+	for (i = 0; i < 15; i += 3) {
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		*out++ = a[v >> 18 & 63];
+		*out++ = a[v >> 12 & 63];
+		*out++ = a[v >> 6 & 63];
+		*out++ = a[v & 63];
+	}
+	*out++ = a[in[15] >> 2];
+	*out++ = a[(in[15] & 3) << 4];
+	*out = '\0';
+}
+
 static void
 mam_new_id(char *id)
 {
@@ -197,8 +223,7 @@ mam_new_id(char *id)
 	if (sodium_init() < 0)
 		fatalx("libsodium cannot initialize");
 	randombytes_buf(rnd, sizeof(rnd));
-	sodium_bin2base64(id, MAM_ID_LEN + 1, rnd, sizeof(rnd),
-	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	b64url16(id, rnd);
 }
 
 /* ---- preferences (XEP-0313 section 6) ---- */
@@ -263,7 +288,8 @@ mam_timer_start(void)
 
 /* The value: header, `with`, then the message as serialized once. */
 static int
-mam_value(struct xbuf *b, const struct imd_mam_copy *c, const struct xbuf *xml)
+mam_value(struct xbuf *b, const struct imd_mam_copy *c, const char *xml,
+    size_t xmllen)
 {
 	size_t		 wlen = strlen(c->with);
 	unsigned char	 hdr[3 + MAM_ID_LEN + 2];
@@ -279,7 +305,7 @@ mam_value(struct xbuf *b, const struct imd_mam_copy *c, const struct xbuf *xml)
 	xbuf_reset(b);
 	xbuf_add(b, (const char *)hdr, sizeof(hdr));
 	xbuf_add(b, c->with, wlen);
-	xbuf_add(b, xml->data, xml->len);
+	xbuf_add(b, xml, xmllen);
 	return b->failed ? -1 : 0;
 }
 
@@ -288,7 +314,7 @@ static void mam_prune_owner(struct store_txn *, const char *, uint64_t);
 /* The two puts of one copy; -1 aborts the whole transaction. */
 static int
 mam_put(struct store_txn *t, const struct imd_mam_copy *c,
-    const struct xbuf *xml, struct xbuf *b, uint64_t now)
+    const char *xml, size_t xmllen, struct xbuf *b, uint64_t now)
 {
 	unsigned char	 key[MAM_KEY_MAX];
 	size_t		 klen;
@@ -298,7 +324,7 @@ mam_put(struct store_txn *t, const struct imd_mam_copy *c,
 	put_be64(key + klen, now);
 	put_be64(key + klen + 8, ++mam_seq);
 	klen += MAM_TAIL;
-	if (mam_value(b, c, xml) == -1 ||
+	if (mam_value(b, c, xml, xmllen) == -1 ||
 	    store_put(t, MAM_DB, key, klen, b->data, b->len) == -1 ||
 	    store_put(t, MAM_ID_DB, c->id, MAM_ID_LEN, key, klen) == -1)
 		return -1;
@@ -312,7 +338,8 @@ mam_put(struct store_txn *t, const struct imd_mam_copy *c,
  * when the transaction failed (nothing stored).
  */
 static int
-mam_store(struct imd_mam_copy *c, size_t n, const struct xbuf *xml, int *st)
+mam_store(struct imd_mam_copy *c, size_t n, const char *xml, size_t xmllen,
+    int *st)
 {
 	struct store_txn *t;
 	struct xbuf	 b;
@@ -329,7 +356,7 @@ mam_store(struct imd_mam_copy *c, size_t n, const struct xbuf *xml, int *st)
 			continue;
 		if (!prefs_allow(t, c[i].owner, c[i].with))
 			st[i] = 1;
-		else if ((rc = mam_put(t, &c[i], xml, &b, now)) == 0)
+		else if ((rc = mam_put(t, &c[i], xml, xmllen, &b, now)) == 0)
 			st[i] = 0;
 	}
 	xbuf_free(&b);
@@ -345,13 +372,13 @@ mam_store(struct imd_mam_copy *c, size_t n, const struct xbuf *xml, int *st)
  * cannot be stored (map full, say) must not cost the other its entry.
  */
 static void
-mam_store_each(struct imd_mam_copy *c, size_t n, const struct xbuf *xml,
-    int *st)
+mam_store_each(struct imd_mam_copy *c, size_t n, const char *xml,
+    size_t xmllen, int *st)
 {
 	size_t	 i;
 
 	for (i = 0; i < n; i++)
-		if (mam_store(&c[i], 1, xml, &st[i]) == -1)
+		if (mam_store(&c[i], 1, xml, xmllen, &st[i]) == -1)
 			st[i] = -1;
 }
 
@@ -374,12 +401,46 @@ mam_assign_ids(struct imd_mam_copy *c, size_t n)
 	}
 }
 
+/*
+ * Store the serialized message `xml` for the copies in `c`, each with a
+ * fresh id, in one transaction (each alone if that fails); a copy that was
+ * not stored gets an empty id.  Returns how many were stored.
+ */
+static int
+mam_store_xml(const char *xml, size_t xmllen, struct imd_mam_copy *c,
+    size_t n)
+{
+	int	 st[IMD_MAM_COPIES_MAX];
+	size_t	 i;
+	int	 stored = 0;
+
+	for (i = 0; i < n; i++)
+		st[i] = -1;
+	mam_timer_start();
+	mam_assign_ids(c, n);
+	if (mam_store(c, n, xml, xmllen, st) == -1) {
+		for (i = 0; i < n; i++)
+			st[i] = -1;	/* nothing of that txn is stored */
+		if (n > 1)
+			mam_store_each(c, n, xml, xmllen, st);
+	}
+	for (i = 0; i < n; i++) {
+		if (st[i] == -1 && c[i].id[0] != '\0')
+			log_warn("mam: cannot archive a message for %s",
+			    c[i].owner);
+		if (st[i] != 0)
+			c[i].id[0] = '\0';
+		else
+			stored++;
+	}
+	return stored;
+}
+
 int
 imd_mam_archive_copies(struct xnode *msg, struct imd_mam_copy *c, size_t n)
 {
 	struct xnode	*sid;
 	struct xbuf	 xml;
-	int		 st[IMD_MAM_COPIES_MAX];
 	size_t		 i;
 	int		 stored = 0;
 
@@ -387,40 +448,38 @@ imd_mam_archive_copies(struct xnode *msg, struct imd_mam_copy *c, size_t n)
 		return -1;
 	for (i = 0; i < n; i++) {
 		c[i].id[0] = '\0';
-		st[i] = -1;
 		strip_forged_sid(msg, c[i].owner);
 	}
 	if (!mam_archivable(msg))
 		return 0;
-	mam_timer_start();
-	mam_assign_ids(c, n);
 	/* Serialized once, after every owner's forged ids are gone. */
 	xbuf_init(&xml);
 	xml_serialize(&xml, msg, "");
-	if (!xml.failed && mam_store(c, n, &xml, st) == -1) {
-		for (i = 0; i < n; i++)
-			st[i] = -1;	/* nothing of that txn is stored */
-		if (n > 1)
-			mam_store_each(c, n, &xml, st);
-	}
+	if (!xml.failed)
+		stored = mam_store_xml(xml.data, xml.len, c, n);
 	xbuf_free(&xml);
 	for (i = 0; i < n; i++) {
-		if (st[i] == -1 && c[i].id[0] != '\0')
-			log_warn("mam: cannot archive a message for %s",
-			    c[i].owner);
-		if (st[i] != 0) {
-			c[i].id[0] = '\0';
-			continue;
-		}
-		stored++;
 		/* Added after the commit: the id a client sees is stored. */
-		if (c[i].incoming &&
+		if (c[i].incoming && c[i].id[0] != '\0' &&
 		    (sid = xnode_add_child(msg, "stanza-id", NS_SID)) != NULL) {
 			xnode_set_attr(sid, "id", c[i].id);
 			xnode_set_attr(sid, "by", c[i].owner);
 		}
 	}
 	return stored;
+}
+
+int
+imd_mam_archive_raw(const char *xml, size_t len, struct imd_mam_copy *c,
+    size_t n)
+{
+	size_t	 i;
+
+	if (n > IMD_MAM_COPIES_MAX)
+		return -1;
+	for (i = 0; i < n; i++)
+		c[i].id[0] = '\0';
+	return mam_store_xml(xml, len, c, n);
 }
 
 int

@@ -117,9 +117,31 @@ send_res_presence(struct imd_res *r, const char *to, int unavailable)
 
 #define NS_CAPS	"http://jabber.org/protocol/caps"
 
+/* The groups `owner` put the contact `full` in (XEP-0060 4.5, access
+ * model roster), at most IMD_MAX_ITEM_GROUPS: a u16 count, then each. */
+static void
+pep_put_groups(struct fout *f, const char *full, const char *owner,
+    int available)
+{
+	struct imd_item	 it;
+	char		 bare[JID_MAX + 1];
+	size_t		 i;
+
+	if (!available || imd_bare(full, bare, sizeof(bare)) == -1 ||
+	    strcmp(bare, owner) == 0 || imd_roster_get(owner, bare, &it) != 0) {
+		fout_put_u16(f, 0);
+		return;
+	}
+	fout_put_u16(f, (uint16_t)it.ngroups);
+	for (i = 0; i < it.ngroups; i++)
+		fout_put_str(f, it.groups[i]);
+	imd_item_clear(&it);
+}
+
 /* docs/pep.md, "Contacts": one optional RF_PEP_PRESENCE per local owner
  * that sees this resource (its sub to/both items that are local, and the
- * user itself, XEP-0163 4.3), so pepd can notify by caps (XEP-0115). */
+ * user itself, XEP-0163 4.3), so pepd can notify by caps (XEP-0115) and
+ * apply the roster access model with the owner's groups for it. */
 static void
 pep_presence_to(const char *full, const char *owner, const struct xnode *x,
     int available)
@@ -127,6 +149,7 @@ pep_presence_to(const char *full, const char *owner, const struct xnode *x,
 	struct xnode	*c = x != NULL ? xnode_child(x, "c", NS_CAPS) : NULL;
 	const char	*node = c != NULL ? xnode_attr(c, "node") : NULL;
 	const char	*ver = c != NULL ? xnode_attr(c, "ver") : NULL;
+	const char	*hash = c != NULL ? xnode_attr(c, "hash") : NULL;
 	struct fout	*f;
 
 	if ((f = fout_new(RF_PEP_PRESENCE, full, owner)) == NULL)
@@ -135,7 +158,26 @@ pep_presence_to(const char *full, const char *owner, const struct xnode *x,
 	fout_put_u8(f, available ? 1 : 0);
 	fout_put_str(f, node != NULL ? node : "");
 	fout_put_str(f, ver != NULL ? ver : "");
+	fout_put_str(f, hash != NULL ? hash : "");	/* pepd verifies ver */
+	pep_put_groups(f, full, owner, available);
 	(void)link_send(daemon_link, f);
+}
+
+/* imd_roster_save() changed `owner`'s item `it`: pepd's copy of the
+ * groups of the contact's online resources is renewed at once, so a
+ * contact taken out of a group loses roster-model access now, not at
+ * its next presence. */
+void
+imd_presence_pep_item(const char *owner, const struct imd_item *it)
+{
+	struct imd_res	*r;
+
+	if ((it->sub != IMD_SUB_FROM && it->sub != IMD_SUB_BOTH) ||
+	    !imd_is_local_jid(it->jid) || strcmp(it->jid, owner) == 0)
+		return;
+	for (r = imd_res_list(it->jid); r != NULL; r = r->next)
+		if (r->available)
+			pep_presence_to(r->full, owner, r->presence, 1);
 }
 
 void
@@ -144,13 +186,16 @@ imd_presence_send_all(const char *owner, const char *to, int unavailable)
 	struct imd_res	*r;
 
 	for (r = imd_res_list(owner); r != NULL; r = r->next)
-		if (r->available) {
+		if (r->available)
 			send_res_presence(r, to, unavailable);
-			/* A from subscription began or ended (all callers). */
-			if (strchr(to, '/') == NULL && imd_is_local_jid(to))
-				pep_presence_to(r->full, to, r->presence,
-				    !unavailable);
-		}
+	/* A from subscription began or ended (all callers): the contact's
+	 * resources gain or lose the owner's PEP (XEP-0163 4.3). */
+	if (strchr(to, '/') != NULL || !imd_is_local_jid(to))
+		return;
+	for (r = imd_res_list(to); r != NULL; r = r->next)
+		if (r->available)
+			pep_presence_to(r->full, owner, r->presence,
+			    !unavailable);
 }
 
 /* RFC 6121 4.2.2, 4.4.2, 4.5.2: to every contact with sub from/both. */

@@ -468,8 +468,10 @@ imd_roster_save(const char *owner, const struct imd_item *it)
 	if (t != NULL)
 		store_abort(t);
 	xbuf_free(&b);
-	if (rc == 0)
+	if (rc == 0) {
 		roster_push(owner, it, ver);
+		imd_presence_pep_item(owner, it);	/* groups to pepd */
+	}
 	return rc;
 }
 

@@ -20,6 +20,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/event.h>
+
 #include "daemon.h"
 #include "link.h"
 #include "log.h"
@@ -65,6 +67,14 @@ mucd_configure(const char *key, int argc, const char **argv)
 		ncompliance++;
 		return 0;
 	}
+	if (strcmp(key, "room-archive-retention") == 0) {
+		char	*end;
+
+		if (argc != 1)
+			return -1;
+		muc_conf.retention = strtoull(argv[0], &end, 10);
+		return *end != '\0' || end == argv[0] ? -1 : 0;
+	}
 	if (strcmp(key, "store-dir") == 0) {
 		if (argc != 1 || argv[0][0] != '/' ||
 		    strlen(argv[0]) >= sizeof(muc_conf.store_dir))
@@ -106,6 +116,39 @@ mucd_post_drop(void)
 	/* A fan-out to a big room is many frames at once: give the queue to
 	 * routerd room for it (the hard limit, 4 x high, still holds). */
 	link_set_watermarks(daemon_link, MUC_LINK_LOWAT, MUC_LINK_HIWAT);
+	/* Frames are processed to their commit one by one: acknowledge each
+	 * read's worth (RF_ACK) so routerd replays the rest after a crash. */
+	link_set_acks(daemon_link, 1);
+	muc_retention_start();
+}
+
+static struct event	*retention_ev;
+
+static void
+on_retention(evutil_socket_t fd, short ev, void *arg)
+{
+	uint64_t	now = xmpp_now_usec(), keep = muc_conf.retention * 1000000;
+
+	if (now > keep)
+		muc_archive_prune(now - keep);
+}
+
+/* Prune at start, then every quarter of the retention (1 s .. 1 h), so a
+ * message outlives it by at most a quarter. */
+void
+muc_retention_start(void)
+{
+	struct timeval	tv;
+	unsigned long long iv = muc_conf.retention / 4;
+
+	if (muc_conf.retention == 0 || daemon_base == NULL)
+		return;
+	tv.tv_sec = iv < 1 ? 1 : iv > 3600 ? 3600 : (time_t)iv;
+	tv.tv_usec = 0;
+	on_retention(-1, 0, NULL);
+	if ((retention_ev = event_new(daemon_base, -1, EV_PERSIST, on_retention,
+	    NULL)) == NULL || event_add(retention_ev, &tv) == -1)
+		log_warnx("cannot start the archive retention timer");
 }
 
 static void
@@ -113,6 +156,12 @@ mucd_shutdown(void)
 {
 	struct muc_room	*r;
 
+	/* Occupants learn the room is gone with us (332); persistent rooms
+	 * come back with the next mucd, their occupants rejoin. */
+	muc_shutdown_rooms();
+	if (retention_ev != NULL)
+		event_free(retention_ev);
+	retention_ev = NULL;
 	while ((r = muc_rooms) != NULL) {
 		muc_rooms = r->next;
 		muc_room_free(r);
@@ -314,7 +363,7 @@ static const struct daemon_ops mucd_ops = {
 	.dispatch = mucd_dispatch,
 	.shutdown = mucd_shutdown,
 	.policy = &mucd_policy,
-	.caps = RCAP_MUC,
+	.caps = RCAP_MUC | RCAP_ACK,	/* acked: replayed after a crash */
 };
 
 #ifdef MUCD_NO_MAIN

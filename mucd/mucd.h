@@ -17,6 +17,7 @@
 #include "frame.h"
 #include "jid.h"
 #include "sandbox.h"
+#include "dataform.h"
 #include "stanza.h"
 #include "xml.h"
 
@@ -51,6 +52,9 @@
 #define NS_OCCID	"urn:xmpp:occupant-id:0"
 #define NS_PING		"urn:xmpp:ping"
 #define NS_CONFERENCE	"jabber:x:conference"
+#define NS_REGISTER	"jabber:iq:register"
+#define NS_MUC_REGISTER	"http://jabber.org/protocol/muc#register"
+#define MUC_MAX_LISTED	64	/* JIDs in roomowners / roomadmins */
 
 enum muc_aff { AFF_NONE = 0, AFF_OUTCAST, AFF_MEMBER, AFF_ADMIN, AFF_OWNER };
 enum muc_role { ROLE_NONE = 0, ROLE_VISITOR, ROLE_PARTICIPANT, ROLE_MODERATOR };
@@ -78,6 +82,7 @@ struct muc_affent {
 	char		*jid;			/* normalized bare JID (or domain) */
 	enum muc_aff	 aff;
 	char		*reason;		/* may be NULL */
+	char		*nick;			/* registered nick (7.10) or NULL */
 	struct muc_affent *next;
 };
 
@@ -117,6 +122,7 @@ struct muc_room {
 
 struct muc_conf {
 	char		 store_dir[4096];
+	unsigned long long retention;		/* archive seconds, 0 = forever */
 	char		 hosts[MUC_MAX_HOSTS][JID_PART_MAX + 1];
 	int		 compliance[MUC_MAX_HOSTS];
 	int		 nhosts;
@@ -166,6 +172,9 @@ int	muc_aff_set(struct muc_room *, const char *bare, enum muc_aff,
 	    const char *reason);
 size_t	muc_aff_count(struct muc_room *, enum muc_aff);
 enum muc_role muc_role_for(struct muc_room *, enum muc_aff);
+const char *muc_nick_reserved(struct muc_room *, const char *bare);
+const char *muc_nick_owner(struct muc_room *, const char *nick);
+int	muc_nick_reserve(struct muc_room *, const char *bare, const char *nick);
 const char *muc_aff_name(enum muc_aff);
 const char *muc_role_name(enum muc_role);
 int	muc_aff_parse(const char *, enum muc_aff *);
@@ -181,8 +190,16 @@ struct xnode *muc_config_form(struct muc_room *);
 int	muc_config_apply(struct muc_room *, const struct xnode *x,
 	    struct muc_config *out);
 struct xnode *muc_roominfo_form(struct muc_room *);
-void	muc_form_field(struct xnode *x, const char *var, const char *type,
-	    const char *label, const char *value);
+/* roomowners / roomadmins of a submitted form (10.2): n = -1 if absent. */
+struct muc_jidlist {
+	char		 jid[MUC_MAX_LISTED][JID_MAX + 1];
+	int		 n;
+};
+int	muc_config_lists(const struct xnode *x, struct muc_jidlist *owners,
+	    struct muc_jidlist *admins);
+/* A field's first value, and a new field: common/dataform.c. */
+#define muc_form_value	dataform_value
+#define muc_form_field	dataform_field
 
 /* mucd_store.c: persistence and the room archive. */
 int	muc_store_load(void);
@@ -191,6 +208,9 @@ void	muc_store_forget(struct muc_room *);
 uint64_t muc_archive_add(struct muc_room *, struct xnode *msg, uint64_t usec);
 int	muc_room_encode(struct muc_room *, struct xbuf *);
 int	muc_room_decode(struct muc_room *, const char *, size_t);
+void	muc_archive_prune(uint64_t before_usec);	/* retention */
+uint64_t muc_get_be64(const uint8_t *);
+void	muc_retention_start(void);
 
 /* mucd_bcast.c: one serialization, many recipients. */
 struct muc_bcast {
@@ -226,6 +246,7 @@ void	muc_occ_kick(struct muc_room *, struct muc_occupant *, int code,
 void	muc_occ_update_role(struct muc_room *, struct muc_occupant *);
 void	muc_bounced(struct frame *);
 void	muc_room_maybe_gc(struct muc_room *);
+void	muc_shutdown_rooms(void);	/* 332 to every occupant */
 
 /* mucd_message.c */
 void	muc_message(struct muc_stanza *);
@@ -238,13 +259,18 @@ void	muc_send_subject(struct muc_room *, const char *to);
 void	muc_iq(struct muc_stanza *);
 /* mucd_admin.c, mucd_owner.c */
 void	muc_admin_iq(struct muc_stanza *, struct muc_room *, struct xnode *q);
+/* Set an affiliation and apply it to those present (kick 301/321, roles). */
+int	muc_aff_change(struct muc_room *, const char *bare, enum muc_aff,
+	    const char *reason);
+/* mucd_register.c: room registration (7.10), reserved nicks (7.12). */
+void	muc_register_iq(struct muc_stanza *, struct muc_room *, struct xnode *q);
 void	muc_owner_iq(struct muc_stanza *, struct muc_room *, struct xnode *q);
 /* mucd_mam.c */
 void	muc_mam_query(struct muc_stanza *, struct muc_room *);
 
 /* mucd_compliance.c */
 void	muc_compliance_open(void);
-void	muc_compliance_log(int host, const char *from, const char *to,
-	    const struct xnode *msg);
+void	muc_compliance_log(int host, const char *from, const char *room_from,
+	    const char *to, const struct xnode *msg);
 
 #endif

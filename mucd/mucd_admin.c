@@ -139,6 +139,25 @@ role_effect(struct muc_room *r, struct change *c, const char *actor)
 	muc_occ_remove(r, c->occ);
 }
 
+/* Set and apply one affiliation outside an admin request (registration,
+ * the roomowners/roomadmins fields of the configuration form). */
+int
+muc_aff_change(struct muc_room *r, const char *bare, enum muc_aff aff,
+    const char *reason)
+{
+	struct change	c;
+
+	memset(&c, 0, sizeof(c));
+	if (strlen(bare) >= sizeof(c.jid) ||
+	    muc_aff_set(r, bare, aff, reason) == -1)
+		return -1;
+	strcpy(c.jid, bare);
+	c.aff = aff;
+	c.reason = (char *)reason;
+	aff_effect(r, &c, NULL);
+	return 0;
+}
+
 static int
 would_remove_last_owner(struct muc_room *r, struct change *c, size_t n)
 {

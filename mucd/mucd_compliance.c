@@ -1,7 +1,7 @@
 /*
  * mucd_compliance.c - the compliance log of room messages: one JSON line
- * per groupchat message with a body in a room of a host that has
- * `compliance-log` on, appended to compliance/<host>-muc.log in mucd's
+ * per groupchat or private message (through a room) with a body, in a
+ * room of a host that has `compliance-log` on, appended to compliance/<host>-muc.log in mucd's
  * data directory.  The approach follows imd/imd_compliance.c (same
  * record shape, so one reader handles both logs).
  *
@@ -104,32 +104,35 @@ json_field(struct xbuf *b, const char *name, const char *val)
 		json_str(b, val);
 }
 
-/* `from` is the real JID, `room_from` the occupant JID. */
+/*
+ * One line: `from` is the sender's real JID, `room_from` its occupant
+ * JID (room/nick), `to` the room (groupchat) or the recipient's occupant
+ * JID (a private message through the room).
+ */
 void
 muc_compliance_log(int h, const char *from, const char *room_from,
-    const struct xnode *msg)
+    const char *to, const struct xnode *msg)
 {
 	struct xnode	*bn;
 	struct xbuf	 b;
-	char		 stamp[64], room[JID_MAX + 1], *body;
-	size_t		 rl = strcspn(room_from, "/");
+	char		 stamp[64], *body;
+	const char	*nick = strchr(room_from, '/'), *type;
 	ssize_t		 n;
 
 	if (h < 0 || h >= muc_conf.nhosts || compl_fd[h] == 0 ||
-	    rl >= sizeof(room) ||
 	    (bn = xnode_child(msg, "body", NULL)) == NULL ||
 	    (body = xnode_text(bn)) == NULL)
 		return;
-	memcpy(room, room_from, rl);
-	room[rl] = '\0';
+	if ((type = xnode_attr(msg, "type")) == NULL)
+		type = "normal";
 	xmpp_timestamp(stamp, sizeof(stamp), xmpp_now_usec());
 	xbuf_init(&b);
 	xbuf_adds(&b, "{\"time\":");
 	json_str(&b, stamp);
 	json_field(&b, "from", from);
-	json_field(&b, "to", room);
-	json_field(&b, "nick", room_from[rl] != '\0' ? room_from + rl + 1 : "");
-	json_field(&b, "type", "groupchat");
+	json_field(&b, "to", to);
+	json_field(&b, "nick", nick != NULL ? nick + 1 : "");
+	json_field(&b, "type", type);
 	json_field(&b, "id", xnode_attr(msg, "id"));
 	json_field(&b, "body", body);
 	xbuf_adds(&b, "}\n");

@@ -106,11 +106,34 @@ room_info(struct muc_stanza *s, struct muc_room *r)
 	    "muc_semianonymous");
 	if (c->logging)
 		add_feature(q, NS_MAM);
+	if (c->moderated)
+		add_feature(q, NS_MUC_REQUEST);		/* 7.13 */
+	add_feature(q, NS_REGISTER);			/* 7.10 */
+	add_feature(q, NS_MUC_REGISTER);
 	add_feature(q, NS_SID);
 	add_feature(q, NS_OCCID);
 	add_feature(q, "http://jabber.org/protocol/muc#stable_id");
 	add_feature(q, "http://jabber.org/protocol/muc#self-ping-optimization");
 	xnode_append(q, muc_roominfo_form(r));
+	muc_reply_result(s, q);
+}
+
+/* 7.12: the nick the asker registered here, as an identity (or none). */
+static void
+reserved_nick_info(struct muc_stanza *s, struct muc_room *r)
+{
+	struct xnode	*q, *i;
+	const char	*nick = muc_nick_reserved(r, s->from_bare);
+
+	if ((q = xnode_new("query", NS_DISCO_INFO)) == NULL)
+		return;
+	xnode_set_attr(q, "node", "x-roomuser-item");
+	if (nick != NULL && (i = xnode_add_child(q, "identity",
+	    NS_DISCO_INFO)) != NULL) {
+		xnode_set_attr(i, "category", "conference");
+		xnode_set_attr(i, "type", "text");
+		xnode_set_attr(i, "name", nick);
+	}
 	muc_reply_result(s, q);
 }
 
@@ -162,7 +185,11 @@ room_iq(struct muc_stanza *s, struct muc_room *r, struct xnode *q)
 		muc_reply_error(s, "cancel", "item-not-found");
 		return;
 	}
-	if (s->stype == RS_GET && strcmp(ns, NS_DISCO_INFO) == 0)
+	if (s->stype == RS_GET && strcmp(ns, NS_DISCO_INFO) == 0 &&
+	    xnode_attr(q, "node") != NULL &&
+	    strcmp(xnode_attr(q, "node"), "x-roomuser-item") == 0)
+		reserved_nick_info(s, r);
+	else if (s->stype == RS_GET && strcmp(ns, NS_DISCO_INFO) == 0)
 		room_info(s, r);
 	else if (s->stype == RS_GET && strcmp(ns, NS_DISCO_ITEMS) == 0)
 		room_items(s, r);
@@ -174,6 +201,8 @@ room_iq(struct muc_stanza *s, struct muc_room *r, struct xnode *q)
 		muc_owner_iq(s, r, q);
 	else if (strcmp(ns, NS_MAM) == 0)
 		muc_mam_query(s, r);
+	else if (strcmp(ns, NS_REGISTER) == 0)
+		muc_register_iq(s, r, q);
 	else
 		muc_reply_error(s, "cancel", "service-unavailable");
 }

@@ -38,17 +38,6 @@ struct mam_q {
 };
 
 static uint64_t
-be64(const uint8_t *b)
-{
-	uint64_t	v = 0;
-	int		i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | b[i];
-	return v;
-}
-
-static uint64_t
 parse_id(const char *s)
 {
 	char	*end;
@@ -109,7 +98,7 @@ visit(const void *k, size_t kl, const void *v, size_t vl, void *arg)
 
 	if (kl != q->plen + 8 || vl <= 8)
 		return 0;
-	id = be64((const uint8_t *)k + q->plen);
+	id = muc_get_be64((const uint8_t *)k + q->plen);
 	if (!matches(q, id, (const char *)v + 8, vl - 8))
 		return 0;
 	q->count++;

@@ -129,7 +129,7 @@ groupchat(struct muc_stanza *s, struct muc_room *r, struct muc_occupant *o)
 		if (r->cfg.logging)
 			(void)muc_archive_add(r, m, id);
 		if (muc_conf.compliance[s->host])
-			muc_compliance_log(s->host, s->from_s, from, m);
+			muc_compliance_log(s->host, s->from_s, from, r->jid, m);
 		muc_hist_add(r, m, usec);
 	} else
 		xnode_free(m);
@@ -163,6 +163,8 @@ private_message(struct muc_stanza *s, struct muc_room *r,
 	if (xnode_child(m, "x", NS_MUC_USER) == NULL)
 		(void)xnode_add_child(m, "x", NS_MUC_USER);
 	snprintf(from, sizeof(from), "%s/%s", r->jid, o->nick);
+	if (muc_conf.compliance[s->host])
+		muc_compliance_log(s->host, s->from_s, from, s->to_s, m);
 	for (i = 0; i < t->nsessions; i++)
 		(void)muc_send(from, t->sessions[i], m);
 	xnode_free(m);
@@ -279,27 +281,6 @@ voice_request(struct muc_stanza *s, struct muc_room *r, struct xnode *form)
 	(void)form;
 }
 
-/* A field's value in a submitted form, or NULL (not to be freed). */
-static const char *
-form_value(const struct xnode *x, const char *var, char *buf, size_t len)
-{
-	struct xnode	*f, *v;
-	char		*t;
-
-	for (f = xnode_first_elem(x); f != NULL; f = xnode_next_elem(f)) {
-		if (strcmp(f->name, "field") != 0 || xnode_attr(f, "var") ==
-		    NULL || strcmp(xnode_attr(f, "var"), var) != 0)
-			continue;
-		if ((v = xnode_child(f, "value", NULL)) == NULL ||
-		    (t = xnode_text(v)) == NULL)
-			return NULL;
-		snprintf(buf, len, "%s", t);
-		free(t);
-		return buf;
-	}
-	return NULL;
-}
-
 /* 8.6: a moderator approves a voice request by submitting the form. */
 static void
 voice_approval(struct muc_stanza *s, struct muc_room *r, struct xnode *form)
@@ -308,9 +289,9 @@ voice_approval(struct muc_stanza *s, struct muc_room *r, struct xnode *form)
 	char			 allow[16], nick[JID_PART_MAX + 1];
 
 	if (o == NULL || o->role != ROLE_MODERATOR ||
-	    form_value(form, "muc#request_allow", allow, sizeof(allow)) == NULL ||
+	    muc_form_value(form, "muc#request_allow", allow, sizeof(allow)) == NULL ||
 	    (strcmp(allow, "true") != 0 && strcmp(allow, "1") != 0) ||
-	    form_value(form, "muc#roomnick", nick, sizeof(nick)) == NULL ||
+	    muc_form_value(form, "muc#roomnick", nick, sizeof(nick)) == NULL ||
 	    (t = muc_occ_by_nick(r, nick)) == NULL || t->role != ROLE_VISITOR)
 		return;
 	t->role = ROLE_PARTICIPANT;
@@ -331,11 +312,11 @@ to_room(struct muc_stanza *s, struct muc_room *r)
 		return;
 	}
 	if ((form = xnode_child(s->x, "x", NS_XDATA)) != NULL &&
-	    form_value(form, "FORM_TYPE", ft, sizeof(ft)) != NULL &&
+	    muc_form_value(form, "FORM_TYPE", ft, sizeof(ft)) != NULL &&
 	    strcmp(ft, NS_MUC_REQUEST) == 0) {
 		if (xnode_attr(form, "type") != NULL &&
 		    strcmp(xnode_attr(form, "type"), "submit") == 0 &&
-		    form_value(form, "muc#request_allow", ft, sizeof(ft)) != NULL)
+		    muc_form_value(form, "muc#request_allow", ft, sizeof(ft)) != NULL)
 			voice_approval(s, r, form);
 		else
 			voice_request(s, r, form);

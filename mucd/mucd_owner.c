@@ -119,18 +119,65 @@ config_effects(struct muc_room *r, const struct muc_config *old, int was_locked)
 	muc_status_message(r, codes, n);
 }
 
+static int
+listed(const struct muc_jidlist *l, const char *jid)
+{
+	int	i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->jid[i], jid) == 0)
+			return 1;
+	return 0;
+}
+
+/* The listed JIDs get `aff`; those who had it and are not listed lose it
+ * (to none, as a revocation by the admin iq would, 10.4, 10.7). */
+static void
+apply_list(struct muc_room *r, const struct muc_jidlist *l, enum muc_aff aff)
+{
+	struct muc_affent	*a;
+	int			 i;
+	char			 jid[JID_MAX + 1];
+
+	if (l->n < 0)
+		return;		/* the form did not carry this field */
+	for (i = 0; i < l->n; i++)
+		if (muc_aff_get(r, l->jid[i]) != aff)
+			(void)muc_aff_change(r, l->jid[i], aff, NULL);
+	do {
+		for (a = r->affs; a != NULL; a = a->next)
+			if (a->aff == aff && !listed(l, a->jid))
+				break;
+		if (a != NULL) {
+			snprintf(jid, sizeof(jid), "%s", a->jid);
+			(void)muc_aff_change(r, jid, AFF_NONE, NULL);
+		}
+	} while (a != NULL);
+}
+
 static void
 config_submit(struct muc_stanza *s, struct muc_room *r, struct xnode *x)
 {
 	struct muc_config	 cfg, old = r->cfg;
+	struct muc_jidlist	*lists;
 	int			 was_locked = r->locked;
 
-	if (x != NULL && muc_config_apply(r, x, &cfg) == -1) {
+	if ((lists = calloc(2, sizeof(*lists))) == NULL) {
+		muc_reply_error(s, "wait", "resource-constraint");
+		return;
+	}
+	lists[0].n = lists[1].n = -1;
+	if (x != NULL && (muc_config_apply(r, x, &cfg) == -1 ||
+	    muc_config_lists(x, &lists[0], &lists[1]) == -1)) {
+		free(lists);
 		muc_reply_error(s, "modify", "not-acceptable");
 		return;
 	}
 	if (x != NULL)
 		r->cfg = cfg;
+	apply_list(r, &lists[0], AFF_OWNER);
+	apply_list(r, &lists[1], AFF_ADMIN);
+	free(lists);
 	r->locked = 0;		/* 10.1.2: an empty form makes it instant */
 	if (r->cfg.persistent)
 		(void)muc_store_save(r);

@@ -23,6 +23,7 @@
 #define ST_SELF		110
 #define ST_LOGGING	170
 #define ST_CREATED	201
+#define ST_NICKASSIGNED	210
 #define ST_NICKCHANGE	303
 #define ST_ERRORLEFT	333
 
@@ -216,6 +217,15 @@ keep_presence(struct muc_occupant *o, const struct xnode *x)
 
 /* ---- entering ---- */
 
+/* Is `nick` registered in this room by someone else (7.10)? */
+static int
+nick_taken(struct muc_room *r, const char *nick, const char *bare)
+{
+	const char	*owner = muc_nick_owner(r, nick);
+
+	return owner != NULL && strcmp(owner, bare) != 0;
+}
+
 /* The error a join gets, or NULL (XEP-0045 7.2.5-7.2.10). */
 static const char *
 join_check(struct muc_room *r, struct muc_stanza *s, enum muc_aff aff,
@@ -244,10 +254,11 @@ join_check(struct muc_room *r, struct muc_stanza *s, enum muc_aff aff,
 		if (bad)
 			return "not-authorized";
 	}
-	if ((o = muc_occ_by_nick(r, s->nick)) != NULL &&
-	    strcmp(o->bare, s->from_bare) != 0) {
+	if (((o = muc_occ_by_nick(r, s->nick)) != NULL &&
+	    strcmp(o->bare, s->from_bare) != 0) ||
+	    nick_taken(r, s->nick, s->from_bare)) {
 		*etype = "cancel";
-		return "conflict";
+		return "conflict";	/* 7.2.9: in use or registered */
 	}
 	if (o == NULL && aff < AFF_ADMIN && r->noccupants >=
 	    (r->cfg.maxusers ? r->cfg.maxusers : MUC_MAX_OCCUPANTS)) {
@@ -283,7 +294,7 @@ room_create(struct muc_stanza *s, int instant)
 
 static void
 join_welcome(struct muc_room *r, struct muc_occupant *o, struct muc_stanza *s,
-    int created)
+    int created, int assigned)
 {
 	struct muc_codes	 c;
 	struct xnode		*mx;
@@ -295,6 +306,8 @@ join_welcome(struct muc_room *r, struct muc_occupant *o, struct muc_stanza *s,
 		c.self[c.nself++] = ST_LOGGING;
 	if (created)
 		c.self[c.nself++] = ST_CREATED;
+	if (assigned)
+		c.self[c.nself++] = ST_NICKASSIGNED;
 	send_roster(r, o, s->from_s);
 	muc_occ_broadcast_presence(r, o, 0, &c);
 	if ((mx = xnode_child(s->x, "x", NS_MUC)) != NULL)
@@ -307,9 +320,9 @@ static void
 join(struct muc_stanza *s, struct muc_room *r)
 {
 	struct muc_occupant	*o;
-	const char		*cond, *etype;
+	const char		*cond, *etype, *rn;
 	enum muc_aff		 aff;
-	int			 created = 0;
+	int			 created = 0, assigned = 0;
 
 	if (r == NULL) {
 		if ((r = room_create(s, xnode_child(s->x, "x", NS_MUC) ==
@@ -318,6 +331,13 @@ join(struct muc_stanza *s, struct muc_room *r)
 		created = 1;
 	}
 	aff = muc_aff_get(r, s->from_bare);
+	/* 7.2.3: one who registered a nick gets it, whatever it asked for,
+	 * and learns so by 210. */
+	if ((rn = muc_nick_reserved(r, s->from_bare)) != NULL &&
+	    strcmp(rn, s->nick) != 0) {
+		s->nick = rn;
+		assigned = 1;
+	}
 	if ((cond = join_check(r, s, aff, &etype)) != NULL) {
 		muc_reply_error(s, etype, cond);
 		return;
@@ -336,7 +356,7 @@ join(struct muc_stanza *s, struct muc_room *r)
 	}
 	o->role = muc_role_for(r, aff);
 	keep_presence(o, s->x);
-	join_welcome(r, o, s, created);
+	join_welcome(r, o, s, created, assigned);
 }
 
 /* ---- changes of an occupant ---- */
@@ -348,8 +368,14 @@ change_nick(struct muc_stanza *s, struct muc_room *r, struct muc_occupant *o)
 	struct muc_occupant	*other;
 	char			*nn;
 
-	if ((other = muc_occ_by_nick(r, s->nick)) != NULL) {
+	if ((other = muc_occ_by_nick(r, s->nick)) != NULL ||
+	    nick_taken(r, s->nick, s->from_bare)) {
 		muc_reply_error(s, "cancel", "conflict");	/* 7.6.3 */
+		return;
+	}
+	/* A registered nick is the only one its owner uses here (7.10). */
+	if (muc_nick_reserved(r, s->from_bare) != NULL) {
+		muc_reply_error(s, "cancel", "not-acceptable");
 		return;
 	}
 	if (r->cfg.membersonly && muc_aff_get(r, s->from_bare) < AFF_MEMBER) {
@@ -465,4 +491,37 @@ muc_bounced(struct frame *f)
 	muc_occ_broadcast_presence(r, o, 1, &c);
 	muc_occ_remove(r, o);
 	muc_room_maybe_gc(r);
+}
+
+/*
+ * mucd stops (RF_SHUTDOWN: rampartctl restart/stop): each occupant is
+ * told it left with 332, "removed because the service is shutting
+ * down" (XEP-0045 15.6).  Only its own sessions are told, once: the
+ * others' presence would be n squared stanzas for a room of n, and the
+ * 332 already says everyone went.  Persistent rooms are reloaded by the
+ * next mucd; clients rejoin.
+ */
+void
+muc_shutdown_rooms(void)
+{
+	struct muc_room		*r;
+	struct muc_occupant	*o;
+	struct muc_codes	 c;
+	struct xnode		*p;
+	char			 from[JID_MAX + 1];
+	size_t			 i;
+
+	memset(&c, 0, sizeof(c));
+	c.all[c.nall++] = 332;
+	for (r = muc_rooms; r != NULL; r = r->next) {
+		for (o = r->occupants; o != NULL; o = o->next) {
+			occ_jid(r, o, from, sizeof(from));
+			for (i = 0; i < o->nsessions; i++) {
+				p = build_presence(r, o, o->sessions[i], 1, &c, 1);
+				if (p != NULL)
+					(void)muc_send(from, o->sessions[i], p);
+				xnode_free(p);
+			}
+		}
+	}
 }

@@ -102,6 +102,7 @@ muc_room_free(struct muc_room *r)
 		r->affs = a->next;
 		free(a->jid);
 		free(a->reason);
+		free(a->nick);
 		free(a);
 	}
 	muc_hist_clear(r);
@@ -270,12 +271,17 @@ muc_aff_set(struct muc_room *r, const char *bare, enum muc_aff aff,
 			*pp = a->next;
 			free(a->jid);
 			free(a->reason);
+			free(a->nick);
 			free(a);
 			r->naffs--;
 			return 0;
 		}
 		free(a->reason);
 		a->reason = NULL;
+		if (aff == AFF_OUTCAST) {	/* a ban ends a reservation */
+			free(a->nick);
+			a->nick = NULL;
+		}
 	} else {
 		if (aff == AFF_NONE)
 			return 0;
@@ -292,6 +298,43 @@ muc_aff_set(struct muc_room *r, const char *bare, enum muc_aff aff,
 	a->aff = aff;
 	if (reason != NULL && *reason != '\0')
 		a->reason = strndup(reason, MUC_MAX_TEXT);
+	return 0;
+}
+
+/* ---- reserved nicks (XEP-0045 7.10, 7.12) ---- */
+
+/* The nick `bare` registered in this room, or NULL. */
+const char *
+muc_nick_reserved(struct muc_room *r, const char *bare)
+{
+	struct muc_affent	*a = aff_find(r, bare);
+
+	return a != NULL ? a->nick : NULL;
+}
+
+/* The bare JID that registered `nick` here, or NULL. */
+const char *
+muc_nick_owner(struct muc_room *r, const char *nick)
+{
+	struct muc_affent	*a;
+
+	for (a = r->affs; a != NULL; a = a->next)
+		if (a->nick != NULL && strcmp(a->nick, nick) == 0)
+			return a->jid;
+	return NULL;
+}
+
+/* `bare` must hold an affiliation entry; NULL nick drops the reservation. */
+int
+muc_nick_reserve(struct muc_room *r, const char *bare, const char *nick)
+{
+	struct muc_affent	*a = aff_find(r, bare);
+	char			*n = NULL;
+
+	if (a == NULL || (nick != NULL && (n = strdup(nick)) == NULL))
+		return -1;
+	free(a->nick);
+	a->nick = n;
 	return 0;
 }
 

@@ -38,6 +38,18 @@ put_be64(uint8_t *b, uint64_t v)
 		b[i] = (uint8_t)v;
 }
 
+/* Archive keys and values carry big-endian ids (also for mucd_mam.c). */
+uint64_t
+muc_get_be64(const uint8_t *b)
+{
+	uint64_t	v = 0;
+	int		i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | b[i];
+	return v;
+}
+
 static void
 set_flag(struct xnode *x, const char *name, int v)
 {
@@ -94,6 +106,8 @@ muc_room_encode(struct muc_room *r, struct xbuf *b)
 		xnode_set_attr(c, "a", muc_aff_name(a->aff));
 		if (a->reason != NULL)
 			xnode_set_attr(c, "reason", a->reason);
+		if (a->nick != NULL)
+			xnode_set_attr(c, "nick", a->nick);
 	}
 	xml_serialize(b, x, NULL);
 	xnode_free(x);
@@ -141,9 +155,11 @@ decode_children(struct muc_room *r, const struct xnode *x)
 				r->subject_from = strdup(from);
 		} else if (strcmp(c->name, "aff") == 0 &&
 		    xnode_attr(c, "jid") != NULL &&
-		    muc_aff_parse(xnode_attr(c, "a"), &aff) == 0)
-			(void)muc_aff_set(r, xnode_attr(c, "jid"), aff,
-			    xnode_attr(c, "reason"));
+		    muc_aff_parse(xnode_attr(c, "a"), &aff) == 0 &&
+		    muc_aff_set(r, xnode_attr(c, "jid"), aff,
+		    xnode_attr(c, "reason")) == 0 && xnode_attr(c, "nick") != NULL)
+			(void)muc_nick_reserve(r, xnode_attr(c, "jid"),
+			    xnode_attr(c, "nick"));
 	}
 }
 
@@ -209,6 +225,7 @@ struct keys {
 	uint8_t	(*k)[JID_MAX + 10];
 	size_t	 *kl;
 	size_t	  n;
+	uint64_t  before;	/* ids from here on stay; 0: take all */
 };
 
 static int
@@ -217,6 +234,10 @@ collect(const void *k, size_t kl, const void *v, size_t vl, void *arg)
 	struct keys	*ks = arg;
 
 	if (ks->n == DEL_BATCH || kl > JID_MAX + 9)
+		return 1;
+	/* Keys are in id order: the first young one ends the scan. */
+	if (ks->before != 0 && kl >= 8 &&
+	    muc_get_be64((const uint8_t *)k + kl - 8) >= ks->before)
 		return 1;
 	memcpy(ks->k[ks->n], k, kl);
 	ks->kl[ks->n++] = kl;
@@ -235,6 +256,7 @@ muc_store_forget(struct muc_room *r)
 		return;
 	ks.k = malloc(DEL_BATCH * sizeof(*ks.k));
 	ks.kl = malloc(DEL_BATCH * sizeof(*ks.kl));
+	ks.before = 0;
 	do {
 		ks.n = 0;
 		if (ks.k == NULL || ks.kl == NULL ||
@@ -249,6 +271,61 @@ muc_store_forget(struct muc_room *r)
 			break;
 		}
 	} while (ks.n == DEL_BATCH);
+	free(ks.k);
+	free(ks.kl);
+}
+
+/* Delete one room's archived messages older than `before`, in batches. */
+static void
+prune_room(struct muc_room *r, struct keys *ks, uint64_t before)
+{
+	struct store_txn	*t;
+	size_t			 i, total = 0;
+
+	ks->before = before;
+	do {
+		ks->n = 0;
+		if ((t = store_begin(muc_store, 1)) == NULL)
+			return;
+		(void)store_scan(t, DB_ARCHIVE, r->jid, strlen(r->jid) + 1,
+		    collect, ks);
+		for (i = 0; i < ks->n; i++)
+			(void)store_del(t, DB_ARCHIVE, ks->k[i], ks->kl[i]);
+		if (store_commit(t) == -1) {
+			log_warn("cannot prune the archive of %s", r->jid);
+			return;
+		}
+		total += ks->n;
+	} while (ks->n == DEL_BATCH);
+	if (total > 0)
+		log_debug("%s: %zu archived messages past retention deleted",
+		    r->jid, total);
+}
+
+/*
+ * archive-retention (room-archive-retention in the config): messages
+ * older than `before` (µs) leave the archive and the history ring of
+ * every room, persistent or not.
+ */
+void
+muc_archive_prune(uint64_t before)
+{
+	struct muc_room	*r;
+	struct muc_hist	*h;
+	struct keys	 ks;
+
+	ks.k = malloc(DEL_BATCH * sizeof(*ks.k));
+	ks.kl = malloc(DEL_BATCH * sizeof(*ks.kl));
+	for (r = muc_rooms; r != NULL; r = r->next) {
+		while (r->hist_count > 0 &&
+		    (h = &r->hist[r->hist_first])->usec < before) {
+			xnode_free(h->msg);
+			r->hist_first = (r->hist_first + 1) % MUC_MAX_HISTORY;
+			r->hist_count--;
+		}
+		if (ks.k != NULL && ks.kl != NULL)
+			prune_room(r, &ks, before);
+	}
 	free(ks.k);
 	free(ks.kl);
 }
@@ -285,17 +362,6 @@ muc_archive_add(struct muc_room *r, struct xnode *msg, uint64_t id)
 
 /* ---- loading ---- */
 
-static uint64_t
-get_be64(const uint8_t *b)
-{
-	uint64_t	v = 0;
-	int		i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | b[i];
-	return v;
-}
-
 static int
 load_hist(const void *k, size_t kl, const void *v, size_t vl, void *arg)
 {
@@ -305,10 +371,10 @@ load_hist(const void *k, size_t kl, const void *v, size_t vl, void *arg)
 	if (vl <= 8 || kl < 8)
 		return 0;
 	/* Ids keep increasing after a restart, whatever the clock does. */
-	if (get_be64((const uint8_t *)k + kl - 8) > r->last_id)
-		r->last_id = get_be64((const uint8_t *)k + kl - 8);
+	if (muc_get_be64((const uint8_t *)k + kl - 8) > r->last_id)
+		r->last_id = muc_get_be64((const uint8_t *)k + kl - 8);
 	if ((m = xml_parse_element((const char *)v + 8, vl - 8, NULL)) != NULL)
-		muc_hist_add(r, m, get_be64(v));
+		muc_hist_add(r, m, muc_get_be64(v));
 	return 0;
 }
 

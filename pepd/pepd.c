@@ -48,6 +48,23 @@ conf_host(int argc, const char **argv)
 	return 0;
 }
 
+/* The bounds routerd's option table gives pep-max-* (routerd/config.c);
+ * checked again here, as every daemon checks what it is sent. */
+#define PEP_LIMIT_ITEMS	100000
+#define PEP_LIMIT_NODES	10000000
+
+static int
+conf_limit(int argc, const char **argv, unsigned long long max, unsigned *out)
+{
+	unsigned long long	v;
+
+	if (argc != 1 || daemon_conf_u64(argv[0], &v) == -1 || v == 0 ||
+	    v > max)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
 static int
 pepd_configure(const char *key, int argc, const char **argv)
 {
@@ -70,6 +87,15 @@ pepd_configure(const char *key, int argc, const char **argv)
 		pep_conf.max_payload = (size_t)v;
 		return 0;
 	}
+	if (strcmp(key, "pep-max-items") == 0)
+		return conf_limit(argc, argv, PEP_LIMIT_ITEMS,
+		    &pep_limits.max_items);
+	if (strcmp(key, "pep-max-nodes-per-owner") == 0)
+		return conf_limit(argc, argv, PEP_LIMIT_NODES,
+		    &pep_limits.max_nodes_owner);
+	if (strcmp(key, "pep-max-nodes") == 0)
+		return conf_limit(argc, argv, PEP_LIMIT_NODES,
+		    &pep_limits.max_nodes);
 	log_debug("configuration key %s ignored", key);
 	return 0;
 }
@@ -87,6 +113,7 @@ pepd_pre_drop(void)
 		fatal("group commit for the pubsub store");
 	if (pep_nodes_load() == -1)
 		log_warnx("some nodes could not be loaded");
+	pep_caps_init();
 }
 
 static void
@@ -94,6 +121,9 @@ pepd_post_drop(void)
 {
 	/* A notification is one frame per subscriber. */
 	link_set_watermarks(daemon_link, PEP_LINK_LOWAT, PEP_LINK_HIWAT);
+	/* Frames are processed to their commit one by one: acknowledge each
+	 * read's worth (RF_ACK) so routerd replays the rest after a crash. */
+	link_set_acks(daemon_link, 1);
 }
 
 static void
@@ -309,8 +339,8 @@ on_stanza(struct frame *f)
 		log_warnx("stanza from %s to %s with a bad address dropped",
 		    f->from, f->to);
 	else if (s.kind == RK_IQ && (s.stype == RS_RESULT ||
-	    s.stype == RS_ERROR) && pep_contacts_disco_reply(&s)) {
-		/* a caps question of pepd_contacts.c answered */
+	    s.stype == RS_ERROR) && pep_caps_reply(&s)) {
+		/* a caps question of pepd_caps.c answered */
 	} else if (s.kind == RK_IQ)
 		pep_iq(&s);
 	else if (s.kind == RK_MESSAGE && s.stype != RS_ERROR)
@@ -352,7 +382,7 @@ static const struct daemon_ops pepd_ops = {
 	.dispatch = pepd_dispatch,
 	.shutdown = pepd_shutdown,
 	.policy = &pepd_policy,
-	.caps = RCAP_PEP,
+	.caps = RCAP_PEP | RCAP_ACK,	/* acked: replayed after a crash */
 };
 
 #ifdef PEPD_NO_MAIN

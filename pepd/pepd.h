@@ -19,12 +19,20 @@
 #include "frame.h"
 #include "jid.h"
 #include "sandbox.h"
+#include "dataform.h"
 #include "xml.h"
 
 #define PEP_MAX_HOSTS		64
-#define PEP_MAX_NODES		20000	/* per pepd */
-#define PEP_MAX_NODES_OWNER	100	/* nodes one entity may own */
-#define PEP_MAX_ITEMS		1000	/* ceiling of pubsub#max_items */
+/* Defaults of the configurable limits (pep-max-nodes, pep-max-nodes-per-
+ * owner, pep-max-items); the names without _DEF are what is in force. */
+#define PEP_DEF_MAX_NODES	20000	/* per pepd */
+#define PEP_DEF_MAX_NODES_OWNER	100	/* nodes one entity may own */
+#define PEP_DEF_MAX_ITEMS	1000	/* ceiling of pubsub#max_items */
+#define PEP_MAX_NODES		(pep_limits.max_nodes)
+#define PEP_MAX_NODES_OWNER	(pep_limits.max_nodes_owner)
+#define PEP_MAX_ITEMS		(pep_limits.max_items)
+#define PEP_MAX_GROUPS		64	/* roster groups of a contact, of a node */
+#define PEP_MAX_GROUP		1024	/* bytes of one roster group name */
 #define PEP_DEF_ITEMS		10
 #define PEP_MAX_AFFS		1000	/* affiliations per node */
 #define PEP_MAX_SUBS		10000	/* subscriptions per node */
@@ -35,6 +43,8 @@
 #define PEP_MAX_CAPS		1000	/* caps versions cached */
 #define PEP_MAX_CAPS_FEATS	64	/* +notify features kept per version */
 #define PEP_MAX_CAPS_VER	256	/* bytes of a caps node or ver */
+#define PEP_MAX_CAPS_PENDING	64	/* disco#info questions outstanding */
+#define PEP_CAPS_TIMEOUT	20	/* seconds to answer one */
 
 #define NS_PUBSUB		"http://jabber.org/protocol/pubsub"
 #define NS_PUBSUB_OWNER		"http://jabber.org/protocol/pubsub#owner"
@@ -48,6 +58,9 @@
 #define NS_DISCO_ITEMS		"http://jabber.org/protocol/disco#items"
 #define NS_XDATA		"jabber:x:data"
 #define NS_STANZAS		"urn:ietf:params:xml:ns:xmpp-stanzas"
+#define NS_PRIVATE		"jabber:iq:private"
+#define NS_BOOKMARKS_OLD	"storage:bookmarks"	/* XEP-0048 */
+#define NS_BOOKMARKS		"urn:xmpp:bookmarks:1"	/* XEP-0402 */
 
 /* XEP-0060 4.1 affiliations, in increasing power (outcast lowest). */
 enum pep_aff { PAFF_OUTCAST = -1, PAFF_NONE = 0, PAFF_MEMBER, PAFF_PUBLISHER,
@@ -83,15 +96,29 @@ struct pep_sub {
 	struct pep_sub	*next;
 };
 
+/* A list of roster group names (pubsub#roster_groups_allowed, or the
+ * groups an owner put a contact in), at most PEP_MAX_GROUPS. */
+struct pep_groups {
+	char		**v;
+	size_t		  n;
+};
+
 struct pep_node {
 	char		*service;	/* "pubsub.host" or an account */
 	char		*name;
 	struct pep_config cfg;
+	struct pep_groups groups;	/* roster_groups_allowed */
 	struct pep_affent	*affs;
 	size_t		 naffs;
 	struct pep_sub	*subs;
 	size_t		 nsubs;
 	struct pep_node	*next;
+};
+
+struct pep_limits {
+	unsigned	 max_nodes;
+	unsigned	 max_nodes_owner;
+	unsigned	 max_items;
 };
 
 struct pep_conf {
@@ -113,6 +140,7 @@ struct pep_stanza {
 };
 
 extern struct pep_conf	 pep_conf;
+extern struct pep_limits pep_limits;		/* pepd_node.c */
 extern struct pep_node	*pep_nodes;
 extern size_t		 pep_nnodes;
 extern struct store	*pep_store;
@@ -182,16 +210,34 @@ struct xnode *pep_config_form(const struct pep_config *, const char *type);
 /* Apply the fields of a submitted form on `cfg`: 0, or -1 (bad value). */
 int	pep_config_apply(struct pep_config *, const struct xnode *x);
 int	pep_config_equal(const struct pep_config *, const struct pep_config *);
-void	pep_form_field(struct xnode *x, const char *var, const char *type,
-	    const char *value);
+/* A new unlabelled field: common/dataform.c. */
+#define pep_form_field(x, var, type, value) \
+	dataform_field((x), (var), (type), NULL, (value))
 /* The jabber:x:data child of `parent`, or NULL. */
 struct xnode *pep_form_find(const struct xnode *parent);
 const char *pep_form_type(const struct xnode *x);	/* FORM_TYPE or NULL */
+
+/* pepd_groups.c: roster groups (XEP-0060 4.5, access model roster). */
+void	pep_groups_clear(struct pep_groups *);
+int	pep_groups_add(struct pep_groups *, const char *, size_t);
+int	pep_groups_meet(const struct pep_groups *, const struct pep_groups *);
+/* pubsub#roster_groups_allowed of a submitted form: 1 given (into *out),
+ * 0 absent, -1 bad (too many, too long). */
+int	pep_groups_from_form(const struct xnode *form, struct pep_groups *out);
+void	pep_groups_to_form(struct xnode *form, const struct pep_groups *);
+void	pep_groups_encode(struct xnode *rec, const struct pep_groups *);
+void	pep_groups_decode(const struct xnode *child, struct pep_groups *);
 
 /* pepd_iq.c: requests (pubsub, pubsub#owner, disco). */
 void	pep_iq(struct pep_stanza *);
 void	pep_owner_iq(struct pep_stanza *, struct xnode *ps);
 void	pep_disco(struct pep_stanza *, struct xnode *q);
+struct pep_node *pep_iq_create_node(struct pep_stanza *, const char *name,
+	    const struct xnode *form);
+int	pep_iq_store_item(struct pep_node *, const char *id,
+	    const char *publisher, struct xbuf *payload);
+/* pepd_bookmarks.c: XEP-0049 storage:bookmarks on the XEP-0402 node. */
+void	pep_bookmarks_iq(struct pep_stanza *, struct xnode *query);
 /* pepd_notify.c: events to subscribers. */
 void	pep_notify_items(struct pep_node *, struct xnode *items);
 void	pep_notify_simple(struct pep_node *, const char *what);
@@ -202,9 +248,32 @@ int	pep_item_to_xml(struct xnode *parent, const struct pep_item *,
 /* pepd_contacts.c: what PEP needs from imd (docs/pep.md, "Contacts").
  * 1 if `contact` has a presence subscription to `owner`'s presence. */
 int	pep_contact_subscribed(const char *owner, const char *contact);
+/* 1 if `owner` put `contact` in one of `allowed` (imd's frames). */
+int	pep_contact_in_groups(const char *owner, const char *contact,
+	    const struct pep_groups *allowed);
 void	pep_contacts_frame(struct frame *);		/* RF_PEP_PRESENCE */
-int	pep_contacts_disco_reply(struct pep_stanza *);	/* 1: taken */
 void	pep_contacts_fanout(struct pep_node *, struct xnode *msg);
 void	pep_contacts_free(void);
+/* ... and what pepd_caps.c tells it about a version. */
+void	pep_contacts_caps_known(const char *hash, const char *ver);
+void	pep_contacts_caps_bad(const char *full, const char *hash,
+	    const char *ver);
+void	pep_contacts_caps_retry(void);
+
+/* pepd_caps.c: entity capabilities (XEP-0115), verified and cached. */
+struct pep_caps;
+void	pep_caps_init(void);
+int	pep_caps_algo_ok(const char *hash);
+int	pep_caps_ver(const struct xnode *query, const char *hash, char *out,
+	    size_t size);
+struct pep_caps *pep_caps_find(const char *hash, const char *ver);
+int	pep_caps_is_known(const struct pep_caps *);
+int	pep_caps_wants(const struct pep_caps *, const char *node);
+int	pep_caps_ask(const char *from, const char *to, const char *node,
+	    const char *hash, const char *ver);
+int	pep_caps_reply(struct pep_stanza *);		/* 1: taken */
+void	pep_caps_gone(const char *full);
+void	pep_caps_free(void);
+void	pep_caps_stats(size_t *entries, size_t *pending);
 
 #endif

@@ -5,18 +5,20 @@
  * imd feeds the mirror with RF_PEP_PRESENCE (docs/pep.md, "Contacts"):
  * one frame per local owner that may see a contact's resource, only for
  * subscriptions from/both, so an entry means "this full JID is online and
- * subscribed to the owner's presence".  Caps versions (XEP-0115) are asked
- * once with disco#info and cached as the set of "<node>+notify" features;
- * a contact comes online -> the last item of each node it wants
- * (XEP-0163 4.3.2); a publish -> pep_contacts_fanout() adds the contacts
- * whose caps want the node.  Called by pepd.c (frames, disco replies),
- * pepd_node.c (access) and pepd_notify.c (fan-out).
+ * subscribed to the owner's presence", with the resource's XEP-0115 caps
+ * (node, ver, hash) and the roster groups the owner put the contact in
+ * (the "roster" access model, XEP-0060 4.5).  What a ver means comes from pepd_caps.c, which asks
+ * and verifies it once for everybody; a contact comes online (or its ver
+ * becomes known) -> the last item of each node it wants (XEP-0163 4.3.2);
+ * a publish -> pep_contacts_fanout() adds the contacts whose caps want
+ * the node.  Called by pepd.c (frames), pepd_node.c (access),
+ * pepd_notify.c (fan-out) and pepd_caps.c (a ver known or failed).
  *
- * Invariants: the mirror holds at most PEP_MAX_CONTACTS entries and the
- * caps cache PEP_MAX_CAPS versions, each with at most PEP_MAX_CAPS_FEATS
- * features; an entry exists only while its resource is available.  The
- * caps hash is not verified (XEP-0115 5.4): a client lying about its own
- * features only changes what it is itself sent.
+ * Invariants: the mirror holds at most PEP_MAX_CONTACTS entries, each
+ * only while its resource is available; a resource is notified by caps
+ * only through a verified cache entry, never on what it merely claims;
+ * a resource whose answer for its ver failed (`bad`) is not asked that
+ * ver again, and gets no caps notifications until it advertises another.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,32 +27,21 @@
 #include "log.h"
 #include "pepd.h"
 
-#define NOTIFY_SUFFIX	"+notify"
-#define CAPS_ID_PREFIX	"pepcaps"
-
 struct contact {
 	char		*owner;		/* bare */
 	char		*full;
 	char		*bare;
+	char		 node[PEP_MAX_CAPS_VER + 1];
 	char		 ver[PEP_MAX_CAPS_VER + 1];
+	char		 hash[16];
+	int		 bad;		/* its answer for ver failed */
 	int		 greeted;	/* last items sent for this ver */
+	struct pep_groups groups;	/* the owner's groups for it */
 	struct contact	*next;
-};
-
-struct caps {
-	char		 ver[PEP_MAX_CAPS_VER + 1];
-	char		 id[32];	/* of the pending disco#info */
-	int		 known;
-	char		*notify[PEP_MAX_CAPS_FEATS];	/* node names */
-	size_t		 nnotify;
-	struct caps	*next;
 };
 
 static struct contact	*contacts;
 static size_t		 ncontacts;
-static struct caps	*capses;
-static size_t		 ncaps;
-static unsigned long	 caps_serial;
 
 int
 pep_contact_subscribed(const char *owner, const char *contact)
@@ -66,36 +57,18 @@ pep_contact_subscribed(const char *owner, const char *contact)
 	return 0;
 }
 
-static struct caps *
-caps_find(const char *ver)
+int
+pep_contact_in_groups(const char *owner, const char *contact,
+    const struct pep_groups *allowed)
 {
-	struct caps	*k;
+	struct contact	*c;
 
-	for (k = capses; k != NULL; k = k->next)
-		if (strcmp(k->ver, ver) == 0)
-			return k;
-	return NULL;
-}
-
-static int
-caps_wants(const struct caps *k, const char *node)
-{
-	size_t	i;
-
-	for (i = 0; k != NULL && k->known && i < k->nnotify; i++)
-		if (strcmp(k->notify[i], node) == 0)
+	for (c = contacts; c != NULL; c = c->next)
+		if (strcmp(c->owner, owner) == 0 &&
+		    strcmp(c->bare, contact) == 0 &&
+		    pep_groups_meet(&c->groups, allowed))
 			return 1;
 	return 0;
-}
-
-static void
-caps_free(struct caps *k)
-{
-	size_t	i;
-
-	for (i = 0; i < k->nnotify; i++)
-		free(k->notify[i]);
-	free(k);
 }
 
 /* May the contact see the node's items at all (XEP-0060 6.1.3)? */
@@ -107,55 +80,35 @@ may_see(struct pep_node *n, const char *bare)
 	return pep_may_access(n, bare, &type, &cond, &pcond) == 0;
 }
 
+/* The verified caps of `c`, or NULL.  A ver pepd has not (or no longer:
+ * evicted) got is asked now, so the next publish finds it. */
+static struct pep_caps *
+contact_caps(struct contact *c)
+{
+	struct pep_caps	*k;
+
+	if (c->ver[0] == '\0' || c->bad || !pep_caps_algo_ok(c->hash))
+		return NULL;
+	if ((k = pep_caps_find(c->hash, c->ver)) == NULL)
+		(void)pep_caps_ask(c->owner, c->full, c->node, c->hash, c->ver);
+	return pep_caps_is_known(k) ? k : NULL;
+}
+
 /* XEP-0163 4.3.2: the last item of each of the owner's nodes it wants. */
 static void
 greet(struct contact *c)
 {
-	struct caps	*k = caps_find(c->ver);
+	struct pep_caps	*k;
 	struct pep_node	*n;
 
-	if (k == NULL || !k->known || c->greeted)
+	if (c->greeted || (k = contact_caps(c)) == NULL)
 		return;
 	c->greeted = 1;
 	for (n = pep_nodes; n != NULL; n = n->next)
 		if (strcmp(n->service, c->owner) == 0 &&
 		    n->cfg.send_last == PSL_ON_SUB_AND_PRESENCE &&
-		    caps_wants(k, n->name) && may_see(n, c->bare))
+		    pep_caps_wants(k, n->name) && may_see(n, c->bare))
 			pep_send_last(n, c->full);
-}
-
-/* Ask `full` what `ver` means (XEP-0115 6.2).  The request comes from
- * pubsub.<owner's domain> so that the answer reaches pepd: an iq result
- * to the owner's bare JID would be routed to imd (docs/pep.md). */
-static void
-caps_ask(const char *owner, const char *full, const char *node,
-    const char *ver)
-{
-	struct caps	*k;
-	struct xnode	*iq, *q;
-	const char	*dom = strchr(owner, '@');
-	char		 from[JID_MAX + 1], qnode[2 * PEP_MAX_CAPS_VER + 2];
-
-	if (dom == NULL || ncaps >= PEP_MAX_CAPS ||
-	    snprintf(from, sizeof(from), "pubsub.%s", dom + 1) >=
-	    (int)sizeof(from) ||
-	    (k = calloc(1, sizeof(*k))) == NULL)
-		return;
-	strcpy(k->ver, ver);
-	snprintf(k->id, sizeof(k->id), CAPS_ID_PREFIX "%lx", ++caps_serial);
-	k->next = capses;
-	capses = k;
-	ncaps++;
-	if ((iq = xnode_new("iq", XMLNS_CLIENT)) == NULL)
-		return;
-	xnode_set_attr(iq, "type", "get");
-	xnode_set_attr(iq, "id", k->id);
-	if ((q = xnode_add_child(iq, "query", NS_DISCO_INFO)) != NULL) {
-		snprintf(qnode, sizeof(qnode), "%s#%s", node, ver);
-		xnode_set_attr(q, "node", qnode);
-	}
-	(void)pep_send(from, full, iq);
-	xnode_free(iq);
 }
 
 static struct contact *
@@ -175,6 +128,7 @@ contact_free(struct contact *c)
 	free(c->owner);
 	free(c->full);
 	free(c->bare);
+	pep_groups_clear(&c->groups);
 	free(c);
 }
 
@@ -188,59 +142,118 @@ contact_del(const char *owner, const char *full)
 			*p = c->next;
 			contact_free(c);
 			ncontacts--;
-			return;
+			break;
 		}
+	/* The resource is gone for every owner: its question, if any,
+	 * will not be answered. */
+	for (c = contacts; c != NULL; c = c->next)
+		if (strcmp(c->full, full) == 0)
+			return;
+	pep_caps_gone(full);
+}
+
+static struct contact *
+contact_new(const char *owner, const char *full, const char *bare)
+{
+	struct contact	*c;
+
+	if (ncontacts >= PEP_MAX_CONTACTS) {
+		log_warnx("contact mirror full: %s not kept", full);
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if ((c->owner = strdup(owner)) == NULL ||
+	    (c->full = strdup(full)) == NULL ||
+	    (c->bare = strdup(bare)) == NULL) {
+		contact_free(c);
+		return NULL;
+	}
+	c->next = contacts;
+	contacts = c;
+	ncontacts++;
+	return c;
+}
+
+/* Did this resource already fail its ver as seen by another owner? */
+static int
+failed_before(const struct contact *c)
+{
+	const struct contact	*o;
+
+	for (o = contacts; o != NULL; o = o->next)
+		if (o != c && o->bad && strcmp(o->full, c->full) == 0 &&
+		    strcmp(o->ver, c->ver) == 0 &&
+		    strcmp(o->hash, c->hash) == 0)
+			return 1;
+	return 0;
 }
 
 static void
 contact_online(const char *owner, const char *full, const char *bare,
-    const char *node, const char *ver)
+    const char *node, const char *ver, const char *hash,
+    struct pep_groups *groups)
 {
 	struct contact	*c;
 
-	if ((c = contact_find(owner, full)) == NULL) {
-		if (ncontacts >= PEP_MAX_CONTACTS) {
-			log_warnx("contact mirror full: %s not kept", full);
-			return;
-		}
-		if ((c = calloc(1, sizeof(*c))) == NULL)
-			return;
-		if ((c->owner = strdup(owner)) == NULL ||
-		    (c->full = strdup(full)) == NULL ||
-		    (c->bare = strdup(bare)) == NULL) {
-			contact_free(c);
-			return;
-		}
-		c->next = contacts;
-		contacts = c;
-		ncontacts++;
-	}
-	if (strcmp(c->ver, ver) != 0) {
+	if ((c = contact_find(owner, full)) == NULL &&
+	    (c = contact_new(owner, full, bare)) == NULL)
+		return;
+	pep_groups_clear(&c->groups);
+	c->groups = *groups;		/* taken over */
+	groups->v = NULL;
+	groups->n = 0;
+	if (strcmp(c->ver, ver) != 0 || strcmp(c->hash, hash) != 0) {
 		strcpy(c->ver, ver);
+		strcpy(c->hash, hash);
 		c->greeted = 0;
+		c->bad = failed_before(c);
 	}
-	if (ver[0] == '\0')
-		return;		/* no caps: no +notify interest */
-	if (caps_find(ver) == NULL)
-		caps_ask(owner, full, node, ver);
-	else
-		greet(c);
+	strcpy(c->node, node);
+	greet(c);	/* asks first when the ver is new */
 }
 
-/* RF_PEP_PRESENCE: from = contact's full JID, to = owner's bare JID. */
+/* The optional tail of RF_PEP_PRESENCE: u16 count, then each group.
+ * Groups past PEP_MAX_GROUPS (or too long) are left out: the contact
+ * then lacks them, which refuses rather than admits. */
+static int
+frame_groups(struct frame *f, struct pep_groups *g)
+{
+	const char	*s;
+	size_t		 len;
+	uint16_t	 n;
+
+	if (frame_get_end(f) == 0)
+		return 0;		/* a frame from before the groups */
+	if (frame_get_u16(f, &n) == -1)
+		return -1;
+	while (n-- > 0) {
+		if (frame_get_str(f, &s, &len) == -1)
+			return -1;
+		(void)pep_groups_add(g, s, len);
+	}
+	return frame_get_end(f);
+}
+
+/* RF_PEP_PRESENCE: from = contact's full JID, to = owner's bare JID;
+ * body u8 available, str node, str ver, then (newer imd) str hash, then
+ * (newer still) the groups; each tail may be absent (docs/frames.md). */
 void
 pep_contacts_frame(struct frame *f)
 {
+	struct pep_groups g = { NULL, 0 };
 	struct jid	 from, to;
-	const char	*node, *ver;
-	size_t		 nl, vl;
+	const char	*node, *ver, *hash = "";
+	size_t		 nl, vl, hl = 0;
 	uint8_t		 avail;
 	char		 bare[JID_MAX + 1];
 
 	if (frame_get_u8(f, &avail) == -1 ||
 	    frame_get_str(f, &node, &nl) == -1 ||
-	    frame_get_str(f, &ver, &vl) == -1 || frame_get_end(f) == -1 ||
-	    nl > PEP_MAX_CAPS_VER || vl > PEP_MAX_CAPS_VER ||
+	    frame_get_str(f, &ver, &vl) == -1 ||
+	    (frame_get_end(f) == -1 && (frame_get_str(f, &hash, &hl) == -1 ||
+	    frame_groups(f, &g) == -1)) ||
+	    nl > PEP_MAX_CAPS_VER || vl > PEP_MAX_CAPS_VER || hl >= 16 ||
 	    strlen(f->from) > JID_MAX || strlen(f->to) > JID_MAX ||
 	    jid_parse(f->from, strlen(f->from), &from) == -1 ||
 	    jid_parse(f->to, strlen(f->to), &to) == -1 ||
@@ -248,66 +261,58 @@ pep_contacts_frame(struct frame *f)
 	    to.resource[0] != '\0' ||
 	    jid_format_bare(&from, bare, sizeof(bare)) < 0) {
 		log_warnx("bad PEP_PRESENCE frame ignored");
+		pep_groups_clear(&g);
 		return;
 	}
 	if (avail)
-		contact_online(f->to, f->from, bare, node, ver);
+		contact_online(f->to, f->from, bare, node, ver, hash, &g);
 	else
 		contact_del(f->to, f->from);
+	pep_groups_clear(&g);
 }
 
-static void
-caps_learn(struct caps *k, const struct xnode *q)
+/* pepd_caps.c verified (hash, ver): greet who advertises it. */
+void
+pep_contacts_caps_known(const char *hash, const char *ver)
 {
-	struct xnode	*e;
-	const char	*var;
-	size_t		 vl, sl = sizeof(NOTIFY_SUFFIX) - 1;
+	struct contact	*c;
 
-	for (e = q != NULL ? xnode_first_elem(q) : NULL; e != NULL &&
-	    k->nnotify < PEP_MAX_CAPS_FEATS; e = xnode_next_elem(e)) {
-		if (strcmp(e->name, "feature") != 0 ||
-		    (var = xnode_attr(e, "var")) == NULL ||
-		    (vl = strlen(var)) <= sl || vl - sl > PEP_MAX_NAME ||
-		    strcmp(var + vl - sl, NOTIFY_SUFFIX) != 0)
-			continue;
-		if ((k->notify[k->nnotify] = strndup(var, vl - sl)) != NULL)
-			k->nnotify++;
-	}
-}
-
-/* A reply to caps_ask(): 1 if it was one (taken), 0 otherwise. */
-int
-pep_contacts_disco_reply(struct pep_stanza *s)
-{
-	struct caps	 *k, **p;
-	struct contact	 *c;
-	const char	 *id = xnode_attr(s->x, "id");
-
-	if (id == NULL || strncmp(id, CAPS_ID_PREFIX,
-	    sizeof(CAPS_ID_PREFIX) - 1) != 0)
-		return 0;
-	for (p = &capses; (k = *p) != NULL; p = &k->next)
-		if (!k->known && strcmp(k->id, id) == 0)
-			break;
-	if (k == NULL)
-		return 1;
-	if (s->stype != RS_RESULT) {
-		/* Forget it: the next presence with this ver asks again. */
-		*p = k->next;
-		caps_free(k);
-		ncaps--;
-		return 1;
-	}
-	k->known = 1;
-	caps_learn(k, xnode_child(s->x, "query", NS_DISCO_INFO));
 	for (c = contacts; c != NULL; c = c->next)
-		if (strcmp(c->ver, k->ver) == 0)
+		if (strcmp(c->ver, ver) == 0 && strcmp(c->hash, hash) == 0)
 			greet(c);
-	return 1;
+}
+
+/* `full` gave no trusted answer for (hash, ver), for every owner. */
+void
+pep_contacts_caps_bad(const char *full, const char *hash, const char *ver)
+{
+	struct contact	*c;
+
+	for (c = contacts; c != NULL; c = c->next)
+		if (strcmp(c->full, full) == 0 && strcmp(c->ver, ver) == 0 &&
+		    strcmp(c->hash, hash) == 0)
+			c->bad = 1;
+}
+
+/* A question ended without an answer: ask the resources whose ver has
+ * no entry (another one advertising the failed ver, or one that found
+ * every question slot taken), while there are slots. */
+void
+pep_contacts_caps_retry(void)
+{
+	struct contact	*c;
+
+	for (c = contacts; c != NULL; c = c->next)
+		if (c->ver[0] != '\0' && !c->bad &&
+		    pep_caps_algo_ok(c->hash) &&
+		    pep_caps_find(c->hash, c->ver) == NULL &&
+		    pep_caps_ask(c->owner, c->full, c->node, c->hash,
+		    c->ver) == -1)
+			return;
 }
 
 /* Notify, besides the explicit subscribers, every online contact of a
- * PEP node's owner whose caps want it (XEP-0163 4.3.3). */
+ * PEP node's owner whose verified caps want it (XEP-0163 4.3.3). */
 void
 pep_contacts_fanout(struct pep_node *n, struct xnode *m)
 {
@@ -315,7 +320,7 @@ pep_contacts_fanout(struct pep_node *n, struct xnode *m)
 
 	for (c = contacts; c != NULL; c = c->next) {
 		if (strcmp(c->owner, n->service) != 0 ||
-		    !caps_wants(caps_find(c->ver), n->name) ||
+		    !pep_caps_wants(contact_caps(c), n->name) ||
 		    pep_sub_find(n, c->full) != NULL ||
 		    pep_sub_find(n, c->bare) != NULL || !may_see(n, c->bare))
 			continue;
@@ -331,15 +336,11 @@ void
 pep_contacts_free(void)
 {
 	struct contact	*c;
-	struct caps	*k;
 
 	while ((c = contacts) != NULL) {
 		contacts = c->next;
 		contact_free(c);
 	}
-	while ((k = capses) != NULL) {
-		capses = k->next;
-		caps_free(k);
-	}
-	ncontacts = ncaps = 0;
+	ncontacts = 0;
+	pep_caps_free();
 }

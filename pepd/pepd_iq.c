@@ -86,6 +86,7 @@ static struct pep_node *
 create_node(struct pep_stanza *s, const char *name, const struct xnode *form)
 {
 	struct pep_config	 cfg;
+	struct pep_groups	 groups = { NULL, 0 };
 	struct pep_node		*n;
 
 	if (!may_create(s)) {
@@ -93,16 +94,26 @@ create_node(struct pep_stanza *s, const char *name, const struct xnode *form)
 		return NULL;
 	}
 	pep_config_default(&cfg, s->pep);
-	if (form != NULL && pep_config_apply(&cfg, form) == -1) {
+	if (form != NULL && (pep_config_apply(&cfg, form) == -1 ||
+	    pep_groups_from_form(form, &groups) == -1)) {
 		pep_reply_error(s, "modify", "not-acceptable", NULL);
 		return NULL;
 	}
-	if (pep_nodes_owned(s->service, s->from_bare) >= PEP_MAX_NODES_OWNER ||
-	    (n = pep_node_new(s->service, name)) == NULL) {
+	/* pep-max-nodes-per-owner is a policy of the service, not a lack of
+	 * resources: policy-violation (RFC 6120 8.3.3.12); pep-max-nodes
+	 * is pepd's capacity: resource-constraint (8.3.3.18). */
+	if (pep_nodes_owned(s->service, s->from_bare) >= PEP_MAX_NODES_OWNER) {
+		pep_groups_clear(&groups);
+		pep_reply_error(s, "modify", "policy-violation", NULL);
+		return NULL;
+	}
+	if ((n = pep_node_new(s->service, name)) == NULL) {
+		pep_groups_clear(&groups);
 		pep_reply_error(s, "wait", "resource-constraint", NULL);
 		return NULL;
 	}
 	n->cfg = cfg;
+	n->groups = groups;
 	if (!s->pep && pep_aff_set(n, s->from_bare, PAFF_OWNER) == -1) {
 		pep_node_destroy(n);
 		pep_reply_error(s, "wait", "resource-constraint", NULL);
@@ -114,6 +125,14 @@ create_node(struct pep_stanza *s, const char *name, const struct xnode *form)
 		return NULL;
 	}
 	return n;
+}
+
+/* For pepd_bookmarks.c: the same checks and quotas as a create. */
+struct pep_node *
+pep_iq_create_node(struct pep_stanza *s, const char *name,
+    const struct xnode *form)
+{
+	return create_node(s, name, form);
 }
 
 /* XEP-0060 8.1.1-8.1.3 */
@@ -247,6 +266,14 @@ store_item(struct pep_node *n, const char *id, const char *publisher,
 	return pep_item_put(pep_store, key, kl, id, publisher,
 	    b->data != NULL ? b->data : "", b->len, n->cfg.max_items,
 	    next_seq());
+}
+
+/* For pepd_bookmarks.c: store as a publish does (sequence, trim). */
+int
+pep_iq_store_item(struct pep_node *n, const char *id, const char *publisher,
+    struct xbuf *b)
+{
+	return store_item(n, id, publisher, b);
 }
 
 /* XEP-0060 7.1 */
@@ -619,6 +646,10 @@ pep_iq(struct pep_stanza *s)
 	}
 	if (strcmp(q->ns, NS_PUBSUB_OWNER) == 0) {
 		pep_owner_iq(s, q);
+		return;
+	}
+	if (strcmp(q->ns, NS_PRIVATE) == 0) {	/* XEP-0402 5.3 */
+		pep_bookmarks_iq(s, q);
 		return;
 	}
 	if (strcmp(q->ns, NS_PUBSUB) != 0 || strcmp(q->name, "pubsub") != 0) {

@@ -4,11 +4,12 @@
  * 6.1.3 / 6.5.
  *
  *   nodes:  service NUL node -> <node/> element (configuration attributes,
- *           <aff/> and <sub/> children), rewritten after every change
+ *           <aff/>, <sub/> and <group/> children), rewritten after every
+ *           change
  *
  * Called by pepd_iq.c; pep_nodes_load() runs once in pre_drop.
  * Invariants: every list is bounded (PEP_MAX_NODES, PEP_MAX_AFFS,
- * PEP_MAX_SUBS); an affiliation of none is not stored; a record that
+ * PEP_MAX_SUBS, PEP_MAX_GROUPS); an affiliation of none is not stored; a record that
  * does not parse is skipped with a warning, never fatal.
  */
 #include <stdio.h>
@@ -25,6 +26,10 @@
 
 struct pep_node	*pep_nodes;
 size_t		 pep_nnodes;
+/* Set by pepd.c from pep-max-nodes, pep-max-nodes-per-owner and
+ * pep-max-items before the nodes are loaded. */
+struct pep_limits pep_limits = { PEP_DEF_MAX_NODES, PEP_DEF_MAX_NODES_OWNER,
+	PEP_DEF_MAX_ITEMS };
 
 /* XEP-0060 16.4 defaults; PEP's are XEP-0163 4.2 / 4.3.3 (presence
  * access, only the last item kept, sent on subscription and presence). */
@@ -81,6 +86,7 @@ pep_node_free(struct pep_node *n)
 
 	if (n == NULL)
 		return;
+	pep_groups_clear(&n->groups);
 	while ((a = n->affs) != NULL) {
 		n->affs = a->next;
 		free(a->jid);
@@ -330,6 +336,9 @@ pep_may_access(struct pep_node *n, const char *bare, const char **type,
 		*pcond = "presence-subscription-required";
 		return -1;
 	case PACC_ROSTER:
+		/* 4.5: the owner's roster groups named by the node. */
+		if (pep_contact_in_groups(n->service, bare, &n->groups))
+			return 0;
 		*cond = "not-authorized";
 		*pcond = "not-in-roster-group";
 		return -1;
@@ -384,6 +393,7 @@ pep_node_encode(const struct pep_node *n, struct xbuf *b)
 			xnode_set_attr(c, "jid", s->jid);
 			xnode_set_attr(c, "id", s->subid);
 		}
+	pep_groups_encode(x, &n->groups);
 	xml_serialize(b, x, NULL);
 	xnode_free(x);
 	return b->failed ? -1 : 0;
@@ -407,9 +417,12 @@ decode_config(struct pep_config *g, const struct xnode *x)
 {
 	const char	*t = xnode_attr(x, "title");
 
-	g->max_items = num_attr(x, "max", PEP_MAX_ITEMS, g->max_items);
+	/* A ceiling lowered since (pep-max-items) applies at once. */
+	g->max_items = num_attr(x, "max", 1000000000, g->max_items);
 	if (g->max_items == 0)
 		g->max_items = 1;
+	if (g->max_items > PEP_MAX_ITEMS)
+		g->max_items = PEP_MAX_ITEMS;
 	g->persist_items = num_attr(x, "persist", 1, 1);
 	g->deliver_payloads = num_attr(x, "payloads", 1, 1);
 	g->notify_retract = num_attr(x, "nretract", 1, 1);
@@ -445,6 +458,8 @@ pep_node_decode(const char *buf, size_t len)
 	pep_config_default(&n->cfg, strchr(svc, '@') != NULL);
 	decode_config(&n->cfg, x);
 	for (c = xnode_first_elem(x); c != NULL; c = xnode_next_elem(c)) {
+		if (strcmp(c->name, "group") == 0)
+			pep_groups_decode(c, &n->groups);
 		if ((jid = xnode_attr(c, "jid")) == NULL)
 			continue;
 		if (strcmp(c->name, "aff") == 0 &&

@@ -54,21 +54,34 @@ owner_reply(const char *what, const char *node, struct xnode **el)
 	return r;
 }
 
+/* The configuration form with the roster groups (16.4). */
+static struct xnode *
+config_form(const struct pep_node *n, const char *type)
+{
+	struct xnode	*x = pep_config_form(&n->cfg, type);
+
+	pep_groups_to_form(x, &n->groups);
+	return x;
+}
+
 /* XEP-0060 8.2 */
 static void
 do_configure(struct pep_stanza *s, struct xnode *el)
 {
 	struct pep_node	*n;
+	struct pep_config cfg;
+	struct pep_groups groups = { NULL, 0 };
 	struct xnode	*r, *c, *form = pep_form_find(el);
 	const char	*t;
 	char		 key[KEYBUF];
 	size_t		 kl;
+	int		 given;
 
 	if ((n = owned_node(s, el)) == NULL)
 		return;
 	if (s->stype == RS_GET) {
 		if ((r = owner_reply("configure", n->name, &c)) != NULL)
-			xnode_append(c, pep_config_form(&n->cfg, "form"));
+			xnode_append(c, config_form(n, "form"));
 		pep_reply_result(s, r);
 		return;
 	}
@@ -77,9 +90,17 @@ do_configure(struct pep_stanza *s, struct xnode *el)
 		pep_reply_result(s, NULL);	/* 8.2.5 */
 		return;
 	}
-	if (pep_config_apply(&n->cfg, form) == -1) {
+	/* 16.4: the form applies whole or not at all. */
+	cfg = n->cfg;
+	if (pep_config_apply(&cfg, form) == -1 ||
+	    (given = pep_groups_from_form(form, &groups)) == -1) {
 		pep_reply_error(s, "modify", "not-acceptable", NULL);
 		return;
+	}
+	n->cfg = cfg;
+	if (given) {
+		pep_groups_clear(&n->groups);
+		n->groups = groups;
 	}
 	kl = pep_node_key(n->service, n->name, key, sizeof(key));
 	if (pep_node_save(n) == -1 || kl == 0 ||

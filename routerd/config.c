@@ -32,6 +32,7 @@
 #define AUTHD	DMASK(D_AUTHD)
 #define IMD	DMASK(D_IMD)
 #define PEPD	DMASK(D_PEPD)
+#define MUCD	DMASK(D_MUCD)
 #define C2SD	DMASK(D_C2SD)
 #define S2SD	DMASK(D_S2SD)
 
@@ -64,6 +65,11 @@ const struct conf_option conf_options[] = {
 	    "window in which failed logins are counted" },
 	{ "auth-max-fails", OPT_NUMBER, "5", AUTHD, NULL, 1, 1000,
 	    "failed logins per account and window before logins are refused" },
+	{ "bosh-inactivity", OPT_TIME, "60s", C2SD, NULL, 2, HOUR,
+	    "time a BOSH session may hold no request before it ends" },
+	{ "cors-origin", OPT_STRING, "*", C2SD, NULL, 1, 1000,
+	    "origins allowed by CORS on the web listeners: *, none, or a "
+	    "list of origins" },
 	{ "keepalive", OPT_TIME, "60s", C2SD, NULL, 0, DAY,
 	    "idle time before a client is pinged (0 = never)" },
 	{ "max-connections", OPT_NUMBER, "10000", C2SD, NULL, 1, 1000000,
@@ -81,12 +87,20 @@ const struct conf_option conf_options[] = {
 	    "closed" },
 	{ "out-queue-max", OPT_SIZE, "1M", C2SD, NULL, 64 * K, 1 * G,
 	    "bytes queued for a slow client" },
+	{ "pep-max-items", OPT_NUMBER, "1000", PEPD, NULL, 1, 100000,
+	    "ceiling of a pubsub node's max_items (what max means)" },
+	{ "pep-max-nodes", OPT_NUMBER, "20000", PEPD, NULL, 1, 10000000,
+	    "pubsub and PEP nodes pepd holds in all" },
+	{ "pep-max-nodes-per-owner", OPT_NUMBER, "100", PEPD, NULL, 1, 10000000,
+	    "pubsub or PEP nodes one account may own" },
 	{ "rate-limit", OPT_SIZE, "64K", C2SD, NULL, 0, 1 * G,
 	    "bytes per second a client may send (0 = unlimited)" },
 	{ "require-tls", OPT_BOOL, "yes", C2SD, NULL, 0, 1,
 	    "refuse authentication before TLS" },
 	{ "resource-conflict", OPT_ENUM, "replace", C2SD, "replace refuse", 0,
 	    0, "what a new session does to one with the same resource" },
+	{ "room-archive-retention", OPT_TIME, "0", MUCD, NULL, 0, 3650 * DAY,
+	    "how long messages in room archives are kept (0 = forever)" },
 	{ "roster-max", OPT_NUMBER, "1000", IMD, NULL, 1, 100000,
 	    "items one roster may hold" },
 	{ "s2s-idle-timeout", OPT_TIME, "600s", S2SD, NULL, 10, DAY,
@@ -105,6 +119,11 @@ const struct conf_option conf_options[] = {
 	    "unauthenticated connections per client address" },
 	{ "unauth-timeout", OPT_TIME, "30s", C2SD | S2SD, NULL, 1, HOUR,
 	    "time a connection has to authenticate" },
+	{ "web-prefix", OPT_STRING, "/monitor/", C2SD, NULL, 3, 100,
+	    "URL path, /.../, under which c2sd serves the web-root files" },
+	{ "web-root", OPT_STRING, "", C2SD, NULL, 0, 1000,
+	    "directory of static files c2sd serves (the monitor page); empty "
+	    "= none" },
 };
 const size_t conf_noptions = sizeof(conf_options) / sizeof(conf_options[0]);
 
@@ -283,6 +302,29 @@ parse_enum(const char *choices, const char *value, unsigned long long *out)
 	return -1;
 }
 
+/* Text is sent to daemons as is (c2sd puts cors-origin in HTTP headers):
+ * printable ASCII only, within the option's length bounds. */
+static int
+parse_string(const struct conf_option *o, const char *value,
+    unsigned long long *out, char *err, size_t errlen)
+{
+	size_t	len = strlen(value), i;
+
+	*out = 0;
+	for (i = 0; i < len; i++)
+		if (value[i] < 0x20 || value[i] > 0x7e) {
+			snprintf(err, errlen, "%s: invalid character in \"%s\"",
+			    o->name, value);
+			return -1;
+		}
+	if (len < o->min || len > o->max) {
+		snprintf(err, errlen, "%s: length of \"%s\" is out of range "
+		    "(%llu..%llu characters)", o->name, value, o->min, o->max);
+		return -1;
+	}
+	return 0;
+}
+
 static const char *
 type_desc(const struct conf_option *o)
 {
@@ -293,6 +335,8 @@ type_desc(const struct conf_option *o)
 		return "a time such as 30s, 5m or 1h";
 	case OPT_BOOL:
 		return "yes or no";
+	case OPT_STRING:
+		return "printable text";
 	default:
 		return "a number";
 	}
@@ -312,6 +356,8 @@ conf_opt_parse(int i, const char *value, unsigned long long *out,
 	}
 	o = &conf_options[i];
 	switch (o->type) {
+	case OPT_STRING:
+		return parse_string(o, value, out, err, errlen);
 	case OPT_ENUM:
 		if (parse_enum(o->choices, value, out) == 0)
 			return 0;
@@ -359,7 +405,7 @@ normalize(const struct conf_option *o, const char *value)
 	char			*s;
 	size_t			 len = strlen(value), skip = 0;
 
-	if (o->type == OPT_BOOL || o->type == OPT_ENUM)
+	if (o->type == OPT_BOOL || o->type == OPT_ENUM || o->type == OPT_STRING)
 		return strdup(value);
 	while (skip + 1 < len && value[skip] == '0' &&
 	    isdigit((unsigned char)value[skip + 1]))
@@ -546,6 +592,8 @@ print_help(FILE *f, const struct conf_option *o)
 		fprintf(f, "one of: %s", o->choices);
 	else if (o->type == OPT_BOOL)
 		fputs("yes or no", f);
+	else if (o->type == OPT_STRING)
+		fprintf(f, "text of %llu..%llu characters", o->min, o->max);
 	else {
 		fmt_value(lo, sizeof(lo), o->min, o->type);
 		fmt_value(hi, sizeof(hi), o->max, o->type);
@@ -576,7 +624,9 @@ print_options(FILE *f, const struct conf *c, int verbose)
 	int	open = 0;
 
 	for (i = 0; i < conf_noptions; i++) {
-		if (!verbose && conf_opt_number(c, i) == default_number(i))
+		if (!verbose && (conf_options[i].type == OPT_STRING ?
+		    strcmp(conf_opt_value(c, i), conf_options[i].def) == 0 :
+		    conf_opt_number(c, i) == default_number(i)))
 			continue;
 		if (!open)
 			fputs("\nlimits {\n", f);
@@ -585,8 +635,12 @@ print_options(FILE *f, const struct conf *c, int verbose)
 		open = 1;
 		if (verbose)
 			print_help(f, &conf_options[i]);
-		fprintf(f, "\t%s %s\n", conf_options[i].name,
-		    conf_opt_value(c, i));
+		fprintf(f, "\t%s ", conf_options[i].name);
+		if (conf_options[i].type == OPT_STRING)
+			print_quoted(f, conf_opt_value(c, i));
+		else
+			fputs(conf_opt_value(c, i), f);
+		fputc('\n', f);
 	}
 	if (open)
 		fputs("}\n", f);

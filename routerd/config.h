@@ -33,6 +33,7 @@ enum opt_type {
 	OPT_TIME,	/* seconds; accepts s, m, h suffixes */
 	OPT_BOOL,	/* yes | no */
 	OPT_ENUM,	/* one of the words in `choices` (space separated) */
+	OPT_STRING,	/* printable ASCII text, min..max characters */
 };
 
 struct conf_option {

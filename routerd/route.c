@@ -12,6 +12,14 @@
  * Until imd runs, a message to a bare JID goes to the available resources
  * of highest non-negative priority (RFC 6121 section 8.5.2.1) and, with none,
  * bounces service-unavailable (docs/routing.md).
+ *
+ * A daemon that served before and is restarting still owns its traffic:
+ * pass() holds frames for it (holdq.c) until it is READY again, and marks
+ * them `retain` so that, for a daemon that acknowledges (RCAP_ACK), the
+ * link keeps them until they are processed and they are replayed if it
+ * dies first.  Frames that were on their way to a dead c2sd are handed
+ * to imd as undelivered (route_orphaned), so messages reach offline
+ * storage rather than vanishing with the process.
  */
 #include <search.h>
 #include <stdio.h>
@@ -120,13 +128,44 @@ route_count(void)
 	return nsessions;
 }
 
+/* The daemon that serves `cap`: running, or restarting (it announced
+ * `cap` before and is enabled), in which case its frames wait in holdq. */
+static struct child *
+serving(enum daemon_id d, uint32_t cap)
+{
+	struct child *c = &rd.children[d];
+
+	return rd.conf->daemons[d].enabled && (c->caps & cap) ? c : NULL;
+}
+
 static struct child *
 imd_child(void)
 {
-	struct child *c = &rd.children[D_IMD];
+	return serving(D_IMD, RCAP_IM);
+}
 
-	return rd.conf->daemons[D_IMD].enabled && c->ready && c->link &&
-	    (c->caps & RCAP_IM) ? c : NULL;
+int
+route_holdable(const struct child *ch)
+{
+	return ch->id != D_C2SD && rd.conf->daemons[ch->id].enabled;
+}
+
+/* Queue `out` for `dst`; while `dst` is down, or frames for it still wait
+ * (order), hold it instead.  -1 when neither is possible. */
+static int
+pass(struct child *dst, struct fout *out, int retain)
+{
+	if (out == NULL)
+		return -1;
+	out->retain = retain;
+	if (route_holdable(dst) && (!dst->ready || dst->link == NULL ||
+	    holdq_busy(dst)))
+		return holdq_push(dst, out);
+	if (dst->link == NULL) {
+		fout_free(out);
+		return -1;
+	}
+	return link_send(dst->link, out);
 }
 
 static void
@@ -147,7 +186,8 @@ imd_session_gone(const struct session *s)
 	if ((f = fout_new(RF_SESSION_GONE, full, NULL)) == NULL)
 		return;
 	f->hdr.session = s->sid;
-	send_to(imd, f);
+	if (pass(imd, f, 1) == -1)
+		log_warnx("cannot tell imd that %s is gone", full);
 }
 
 static void
@@ -157,7 +197,9 @@ imd_session_presence(const struct session *s)
 	struct child	*imd = imd_child();
 	struct fout	*f;
 
-	if (imd == NULL || (size_t)snprintf(full, sizeof(full), "%s/%s",
+	/* Not held: a restarted imd gets the whole table (replay_sessions). */
+	if (imd == NULL || !imd->ready ||
+	    (size_t)snprintf(full, sizeof(full), "%s/%s",
 	    s->bare->jid, s->resource) >= sizeof(full))
 		return;
 	if ((f = fout_new(RF_SESSION_PRESENCE, full, NULL)) == NULL)
@@ -240,7 +282,7 @@ session_add(struct child *ch, const struct jidref *r, uint64_t sid)
 static void
 send_to(struct child *ch, struct fout *f)
 {
-	if (ch->link == NULL || link_send(ch->link, f) == -1)
+	if (pass(ch, f, 1) == -1)
 		log_warnx("cannot queue a frame for %s", ch->name);
 }
 
@@ -365,9 +407,13 @@ deliver(struct child *src, struct frame *f, struct session *s)
 {
 	struct fout *out = fout_copy(f);
 
-	if (out == NULL || s->child->link == NULL)
+	if (out == NULL || s->child->link == NULL) {
+		fout_free(out);
 		return -1;
+	}
 	out->hdr.session = s->sid;
+	/* Kept while queued: if c2sd dies first, imd stores it offline. */
+	out->retain = f->hdr.kind == RK_MESSAGE;
 	if (link_send(s->child->link, out) == -1)
 		return -1;
 	if (link_over_hiwat(s->child->link) && src->link)
@@ -402,13 +448,11 @@ deliver_bare(struct child *src, struct frame *f, struct bare *b)
 static void
 forward_to(struct child *src, struct frame *f, struct child *dst)
 {
-	struct fout *out = fout_copy(f);
-
-	if (out == NULL || link_send(dst->link, out) == -1) {
+	if (pass(dst, fout_copy(f), 1) == -1) {
 		bounce(src, f, RB_RESOURCE_CONSTRAINT);
 		return;
 	}
-	if (link_over_hiwat(dst->link) && src->link)
+	if (dst->ready && dst->link && link_over_hiwat(dst->link) && src->link)
 		link_block_on(src->link, dst->link);
 }
 
@@ -478,27 +522,22 @@ service_domain(const char *domain, size_t len, enum daemon_id *d)
 	return 0;
 }
 
-/* The running daemon behind a service domain, or NULL. */
+/* The daemon behind a service domain (running or restarting), or NULL. */
 static struct child *
 service_child(enum daemon_id d)
 {
-	struct child	*c = &rd.children[d];
-	size_t		 i;
+	size_t i;
 
 	for (i = 0; i < sizeof(services) / sizeof(services[0]); i++)
 		if (services[i].daemon == d)
-			return rd.conf->daemons[d].enabled && c->ready &&
-			    c->link && (c->caps & services[i].cap) ? c : NULL;
+			return serving(d, services[i].cap);
 	return NULL;
 }
 
 static struct child *
 s2sd_child(void)
 {
-	struct child *c = &rd.children[D_S2SD];
-
-	return rd.conf->daemons[D_S2SD].enabled && c->ready && c->link &&
-	    (c->caps & RCAP_S2S) ? c : NULL;
+	return serving(D_S2SD, RCAP_S2S);
 }
 
 /* May `ch` send a stanza with this `from`?  (docs/routing.md) */
@@ -611,7 +650,8 @@ route_service(struct child *ch, struct frame *f, enum daemon_id to)
 		dst = child_by_origin(f->hdr.origin);
 	} else
 		dst = &rd.children[to];
-	if (dst == NULL || !dst->ready || dst->link == NULL) {
+	if (dst == NULL || !rd.conf->daemons[dst->id].enabled ||
+	    (!route_holdable(dst) && (!dst->ready || dst->link == NULL))) {
 		log_warnx("%s: %s for a daemon that is not running", ch->name,
 		    frame_type_name(f->hdr.type));
 		return;
@@ -644,7 +684,8 @@ route_frame(struct child *ch, struct frame *f)
 	case RF_PEP_PRESENCE:
 		/* Optional contact presence for PEP (docs/pep.md, "Contacts"):
 		 * dropped when pepd is not there to take it. */
-		if (ch->id == D_IMD && service_child(D_PEPD) != NULL)
+		if (ch->id == D_IMD && service_child(D_PEPD) != NULL &&
+		    rd.children[D_PEPD].ready)
 			route_service(ch, f, D_PEPD);
 		break;
 	case RF_ACCT_PASSWD:
@@ -673,6 +714,63 @@ route_frame(struct child *ch, struct frame *f)
 		    frame_type_name(f->hdr.type));
 		break;
 	}
+}
+
+/* A held frame could not be delivered (queue full, waited too long, link
+ * refused): its sender gets the stanza back as RF_BOUNCE.  Takes `out`. */
+void
+route_hold_failed(struct child *dst, struct fout *out, enum rf_bounce why)
+{
+	struct frame	 f;
+	struct child	*src;
+	const char	*err;
+
+	fout_finish(out);
+	if (frame_parse(out->buf, out->len, FRAME_MAX_LIMIT, &f, &err) == -1) {
+		log_warnx("held frame for %s unreadable (%s)", dst->name, err);
+		fout_free(out);
+		return;
+	}
+	src = child_by_origin(f.hdr.origin);
+	if (f.hdr.type == RF_STANZA && src != NULL && src != dst &&
+	    src->ready && src->link) {
+		bounce(src, &f, why);
+		log_info("%s did not take a stanza for %s in time; returned "
+		    "to %s", dst->name, f.to, src->name);
+	} else
+		log_warnx("%s frame for %s dropped: %s not running, sender "
+		    "unknown or gone", frame_type_name(f.hdr.type), dst->name,
+		    dst->name);
+	fout_free(out);
+}
+
+/* Frames that were on their way to a c2sd that died: its sessions are
+ * gone, so messages go to imd as undelivered (offline storage); the rest
+ * (presence, iq to a session that no longer exists) is dropped. */
+void
+route_orphaned(struct child *ch, struct fout *chain)
+{
+	struct child	*imd = imd_child();
+	struct fout	*f, *next;
+	size_t		 n = 0;
+
+	for (f = chain; f != NULL; f = next) {
+		next = f->next;
+		f->next = NULL;
+		if (f->hdr.type != RF_STANZA || f->hdr.kind != RK_MESSAGE ||
+		    f->hdr.stype == RS_ERROR || imd == NULL) {
+			fout_free(f);
+			continue;
+		}
+		f->hdr.flags |= RFF_UNDELIVERED;
+		f->hdr.origin = ORIGIN_CHILD(ch->id);
+		f->off = 0;
+		if (pass(imd, f, 1) == 0)
+			n++;
+	}
+	if (n > 0)
+		log_info("%zu messages queued for %s's sessions go to offline "
+		    "storage", n, ch->name);
 }
 
 void

@@ -18,6 +18,8 @@
 #include "config.h"
 #include "frame.h"
 
+struct fout;
+
 struct event;
 struct event_base;
 struct link;
@@ -50,6 +52,7 @@ struct child {
 	gid_t		 gid;
 	TAILQ_HEAD(, session) sessions;	/* bound through this child (c2sd) */
 	size_t		 cfg_hash;	/* of the CONFIG it was sent (reload) */
+	int		 draining;	/* reading what a dead child wrote */
 };
 
 struct routerd {
@@ -89,6 +92,19 @@ void	route_list(char *buf, size_t len);
 void	route_replay_sessions(void);
 size_t	route_count(void);
 int	route_is_local_domain(const char *domain, size_t len);
+
+/* holdq.c: frames for a daemon that is down (docs/routing.md, "Restarts"). */
+int	holdq_push(struct child *, struct fout *);
+int	holdq_busy(const struct child *);
+size_t	holdq_count(const struct child *);
+void	holdq_child_down(struct child *, struct link *);
+void	holdq_release(struct child *);
+void	holdq_clear(void);
+
+/* route.c, for holdq.c */
+int	route_holdable(const struct child *);
+void	route_hold_failed(struct child *, struct fout *, enum rf_bounce);
+void	route_orphaned(struct child *, struct fout *chain);
 
 /* control.c */
 int	control_init(const char *run_dir);

@@ -9,6 +9,11 @@
  * it.  A child that exits is respawned: at once if it had been up for a
  * while (a crash under load), with exponential backoff (250 ms doubling to
  * 60 s) if it keeps dying young, so a broken binary cannot spin.
+ *
+ * When a child dies, whatever it wrote before dying is read and routed
+ * first (link_drain: acknowledgements, stanzas its clients were told were
+ * received), then the frames it had not acknowledged go to its hold queue
+ * (holdq.c) and are sent again, before anything newer, once it is READY.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -248,11 +253,14 @@ schedule_respawn(struct child *ch)
 static void
 child_down(struct child *ch)
 {
+	struct link *l = ch->link;
+
 	ch->ready = 0;
+	ch->link = NULL;
 	route_child_gone(ch);
-	if (ch->link) {
-		link_free(ch->link);
-		ch->link = NULL;
+	if (l) {
+		holdq_child_down(ch, l);
+		link_free(l);
 	}
 	if (ch->pid == 0)
 		schedule_respawn(ch);
@@ -263,7 +271,7 @@ on_sigchld(evutil_socket_t sig, short ev, void *arg)
 {
 	struct child	*ch;
 	pid_t		 pid;
-	int		 st, d;
+	int		 st, d, had_link;
 	char		 how[160];
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
@@ -289,7 +297,15 @@ on_sigchld(evutil_socket_t sig, short ev, void *arg)
 			evtimer_del(ch->stop_ev);
 		if (ch->restarts < UINT_MAX)
 			ch->restarts++;
-		child_down(ch);
+		/* Route what it wrote before it died; a broken frame there
+		 * closes the link, and child_closed then runs child_down. */
+		if ((had_link = ch->link != NULL)) {
+			ch->draining = 1;
+			link_drain(ch->link);
+			ch->draining = 0;
+		}
+		if (!had_link || ch->link != NULL)
+			child_down(ch);
 	}
 	if (rd.shutting_down) {
 		for (d = 0; d < D_COUNT; d++)
@@ -461,7 +477,8 @@ send_config(struct child *ch)
 	for (i = 0; i < conf_noptions; i++) {
 		if (!(conf_options[i].daemons & DMASK(ch->id)))
 			continue;
-		if (conf_options[i].type == OPT_ENUM)
+		if (conf_options[i].type == OPT_ENUM ||
+		    conf_options[i].type == OPT_STRING)
 			send_kv(ch->link, conf_options[i].name,
 			    conf_opt_value(rd.conf, i), NULL);
 		else
@@ -550,8 +567,11 @@ child_ready(struct child *ch)
 	ch->ready = 1;
 	ch->ever_ready = 1;
 	log_info("%s ready", ch->name);
+	/* It says how far it got (RF_ACK): keep what it has not processed. */
+	link_set_retain(ch->link, (ch->caps & RCAP_ACK) != 0);
 	if (ch->id == D_IMD)
 		route_replay_sessions();
+	holdq_release(ch);
 	if (!rd.all_ready_once && supervise_all_ready()) {
 		rd.all_ready_once = 1;
 		snprintf(status, sizeof(status),
@@ -567,6 +587,7 @@ child_frame(struct link *l, struct frame *f, void *arg)
 	struct child *ch = arg;
 	char name[32];
 	uint32_t inst, maxf;
+	uint64_t ack;
 
 	if (f->fd != -1) {
 		/* Children never pass fds up. */
@@ -588,6 +609,10 @@ child_frame(struct link *l, struct frame *f, void *arg)
 		return;
 	case RF_PONG:
 		ch->pong_due = 0;
+		return;
+	case RF_ACK:
+		if (frame_get_u64(f, &ack) == 0 && frame_get_end(f) == 0)
+			link_ack(l, ack);
 		return;
 	case RF_DEBUG:
 		control_debug_reply(f);
@@ -612,9 +637,9 @@ child_closed(struct link *l, const char *why, void *arg)
 {
 	struct child *ch = arg;
 
-	/* The link is freed by link.c after this returns. */
-	ch->link = NULL;
-	if (ch->pid != 0) {
+	/* The link is freed by link.c after this returns.  While draining,
+	 * the process is gone already (on_sigchld). */
+	if (ch->pid != 0 && !ch->draining) {
 		/* Protocol violation or a closed socket: make sure it dies. */
 		if (!ch->stopping)
 			log_warnx("%s link closed (%s); killing it", ch->name, why);

@@ -99,8 +99,17 @@ struct qstanza {
 	char		*from, *to;
 	char		*body;
 	size_t		 len;
+	uint64_t	 end;		/* on a conn's unsent list: its last
+					 * byte's place in the output */
 };
 TAILQ_HEAD(qlist, qstanza);
+
+/* One place a remote domain's server may be (RFC 2782 SRV, XEP-0368). */
+struct srv_target {
+	char		 name[JID_PART_MAX + 1];	/* "" = "." */
+	uint16_t	 port, prio, weight;
+	int		 direct_tls;	/* from _xmpps-server._tcp */
+};
 
 /* A dialback verification we asked a remote's authoritative server for
  * (XEP-0220 2.1.2): answered on incoming stream `in_id`. */
@@ -121,11 +130,12 @@ struct s2s_remote {
 	struct qlist	 queue;
 	size_t		 qcount, qbytes;
 	struct event	*ev_deadline;		/* setup must finish by then */
-	/* resolution: SRV targets, then addresses of the current one */
-	char		 targets[S2SD_MAX_TARGETS][JID_PART_MAX + 1];
-	uint16_t	 ports[S2SD_MAX_TARGETS];
-	uint16_t	 srvprio[S2SD_MAX_TARGETS], srvweight[S2SD_MAX_TARGETS];
+	/* resolution: SRV targets of both services in the order they are
+	 * tried, then the addresses of the current one */
+	struct srv_target targets[S2SD_MAX_TARGETS];
 	int		 ntargets, target;
+	int		 srv_pending;		/* SRV answers still to come */
+	int		 srv_none;		/* services that said "." */
 	struct sockaddr_storage addrs[S2SD_MAX_TARGETS];
 	int		 naddrs, addr;
 	int		 resolving;		/* DNS queries in flight */
@@ -158,6 +168,12 @@ struct s2s_conn {
 	struct event	*ev_timer;
 	char		*out;		/* bytes waiting for the socket */
 	size_t		 outlen, outcap;
+	uint64_t	 wtotal, wdone;	/* bytes ever put in out, written */
+	struct qlist	 unsent;	/* SK_SERVER_OUT: stanzas not yet
+					 * wholly written, bounced if the
+					 * stream dies (s2sd_out.c) */
+	int		 drain;		/* closing for idleness: what the
+					 * peer still sends is routed */
 	int		 dead;		/* closed; freed from the reap queue */
 	int		 listed;	/* on the list of live connections */
 	int		 header_sent;
@@ -198,6 +214,7 @@ void	conn_on_xml_error(void *, enum xml_error, const char *);
 void	conn_end(struct s2s_conn *);
 void	conn_close(struct s2s_conn *);
 void	conn_shutdown_all(void);
+const char *conn_transport(const struct s2s_conn *);
 
 /* s2sd_tls.c */
 void	tls_init(const char *ca_pem);
@@ -223,7 +240,8 @@ int	dns_init(void);
 void	dns_resolve(struct s2s_remote *);
 int	dns_next_target(struct s2s_remote *);
 int	dns_parse(const unsigned char *, size_t, uint16_t type,
-	    struct s2s_remote *);
+	    int direct_tls, struct s2s_remote *);
+void	dns_order(struct s2s_remote *, uint32_t (*uniform)(uint32_t));
 
 /* s2sd_dialback.c: XEP-0220 keys (XEP-0185). */
 void	dialback_key(const char *recv, const char *orig, const char *id,
@@ -243,6 +261,8 @@ int	remote_verify(const char *local, const char *remote, uint64_t in_id,
 	    const char *id, const char *key);
 extern const struct xml_callbacks out_callbacks;
 void	out_connected(struct s2s_conn *);
+void	out_written(struct s2s_conn *);
+void	out_unsent_bounce(struct s2s_conn *);
 
 /* s2sd_in.c: streams remote servers opened to us. */
 extern const struct xml_callbacks in_callbacks;

@@ -116,6 +116,7 @@ conn_new(int fd, enum s2s_kind kind, const char *peer)
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
+	TAILQ_INIT(&c->unsent);
 	c->fd = fd;
 	c->kind = kind;
 	c->id = next_id++;
@@ -211,6 +212,16 @@ conn_start_listeners(void)
 	}
 }
 
+/* How the stream's bytes travel, for the log lines that say how a
+ * stream authenticated. */
+const char *
+conn_transport(const struct s2s_conn *c)
+{
+	if (c->direct_tls)
+		return "direct TLS";
+	return c->tls ? "STARTTLS" : "no TLS";
+}
+
 /* Close now: cancel events, detach from its component, free later. */
 void
 conn_close(struct s2s_conn *c)
@@ -220,6 +231,8 @@ conn_close(struct s2s_conn *c)
 	c->dead = 1;
 	if (c->comp)
 		component_detach(c);
+	if (!TAILQ_EMPTY(&c->unsent))
+		out_unsent_bounce(c);
 	tls_conn_free(c);
 	if (c->route) {
 		struct s2s_remote *r = c->route;
@@ -275,10 +288,14 @@ timer_cb(int fd, short ev, void *arg)
 		return;
 	}
 	if (c->state == SS_AUTHED) {
-		/* idle: close politely (RFC 6120 4.4) */
-		log_debug("%s: idle for %llus, closing", c->peer,
+		/* idle: close politely (RFC 6120 4.4); stanzas the peer
+		 * sent before it saw our closing tag are still routed */
+		log_info("%s %s %s: idle for %llus, closing", c->local,
+		    c->kind == SK_SERVER_OUT ? "->" : "<-",
+		    c->remote[0] ? c->remote : c->peer,
 		    s2sd_conf.idle_timeout);
 		conn_writes(c, "</stream:stream>");
+		c->drain = c->kind == SK_SERVER_IN;
 		conn_end(c);
 		return;
 	}
@@ -317,6 +334,7 @@ conn_write(struct s2s_conn *c, const char *data, size_t len)
 	}
 	memcpy(c->out + c->outlen, data, len);
 	c->outlen += len;
+	c->wtotal += len;
 	event_add(c->ev_write, NULL);
 }
 
@@ -395,6 +413,9 @@ connect_done(struct s2s_conn *c)
 		return;
 	}
 	out_connected(c);
+	/* direct TLS (XEP-0368): we speak first, with the ClientHello */
+	if (!c->dead && c->ssl != NULL && !c->tls)
+		(void)handshake_step(c);
 }
 
 static void
@@ -427,6 +448,9 @@ write_cb(int fd, short ev, void *arg)
 	if (n > 0) {
 		memmove(c->out, c->out + n, c->outlen - n);
 		c->outlen -= n;
+		c->wdone += n;
+		if (!TAILQ_EMPTY(&c->unsent))
+			out_written(c);
 	}
 	if (c->outlen > 0) {
 		if (n != -2 || c->ssl == NULL || c->tls_want_write)
@@ -470,7 +494,7 @@ read_cb(int fd, short ev, void *arg)
 			conn_close(c);
 			return;
 		}
-		if (c->state != SS_CLOSING)
+		if (c->state != SS_CLOSING || c->drain)
 			(void)xml_stream_feed(c->xs, readbuf, n);
 	}
 	if (!c->dead && (c->outlen > 0 || c->tls_want_write))
@@ -512,6 +536,7 @@ conn_connect(const struct sockaddr_storage *ss, struct s2s_remote *r)
 	memcpy(c->local, r->local, sizeof(c->local));
 	memcpy(c->remote, r->remote, sizeof(c->remote));
 	c->route = r;
+	c->direct_tls = r->targets[r->target].direct_tls;
 	c->connecting = 1;
 	event_add(c->ev_write, NULL);
 	return c;
@@ -596,5 +621,6 @@ conn_on_xml_error(void *arg, enum xml_error e, const char *detail)
 	struct s2s_conn *c = arg;
 
 	log_debug("%s: %s", c->peer, detail ? detail : "XML error");
+	c->drain = 0;
 	conn_stream_error(c, xml_error_condition(e), NULL);
 }

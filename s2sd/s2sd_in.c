@@ -224,8 +224,8 @@ in_verify_result(uint64_t in_id, const char *local, const char *remote,
 		*p = c->pairs[--c->npairs];
 		return;
 	}
-	log_info("%s -> %s: incoming stream authenticated (dialback, %s)",
-	    remote, local, c->peer);
+	log_info("%s -> %s: incoming stream authenticated (dialback, %s, %s)",
+	    remote, local, conn_transport(c), c->peer);
 	p->state = 1;
 	c->state = SS_AUTHED;
 	conn_set_timer(c, (unsigned)s2sd_conf.idle_timeout);
@@ -255,7 +255,8 @@ in_stanza(struct s2s_conn *c, struct xnode *n)
 		    "not-authorized", NULL);
 		return;
 	}
-	conn_set_timer(c, (unsigned)s2sd_conf.idle_timeout);
+	if (c->state == SS_AUTHED)	/* not while closing (drain) */
+		conn_set_timer(c, (unsigned)s2sd_conf.idle_timeout);
 	if (stanza_route(n, XMLNS_SERVER, c->id) == -1)
 		stanza_node_error(c, n, XMLNS_SERVER, "bad-request");
 }
@@ -309,8 +310,8 @@ on_auth(struct s2s_conn *c, struct xnode *n)
 	c->state = SS_AUTHED;
 	conn_set_timer(c, (unsigned)s2sd_conf.idle_timeout);
 	conn_writes(c, "<success xmlns='" NS_SASL "'/>");
-	log_info("%s -> %s: incoming stream authenticated (SASL EXTERNAL, %s)",
-	    c->remote, c->local, c->peer);
+	log_info("%s -> %s: incoming stream authenticated (SASL EXTERNAL, %s, "
+	    "%s)", c->remote, c->local, conn_transport(c), c->peer);
 	/* RFC 6120 6.4.6: the peer opens a new stream */
 	xml_stream_reset(c->xs);
 	c->header_sent = 0;

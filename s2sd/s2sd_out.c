@@ -10,7 +10,10 @@
  * remote-server-not-found (no server, refused, not authenticated) or
  * remote-server-timeout, so nothing vanishes.  Dialback verifications
  * for streams others opened to us (s2sd_in.c) travel on the same route,
- * which may carry db:verify before it is itself authenticated.
+ * which may carry db:verify before it is itself authenticated.  Once
+ * written to a stream, a stanza stays on the stream's unsent list until
+ * the socket took its last byte; a stream that dies first, or whose
+ * remote stops reading (output at S2SD_MAX_OUTBUF), bounces that list.
  *
  * Invariants: r->conn and conn->route point at each other or are unset;
  * a route with queued stanzas or pending verifies is being set up
@@ -31,6 +34,7 @@ static struct s2s_remotelist	remotes = TAILQ_HEAD_INITIALIZER(remotes);
 static size_t			nremotes;
 
 static void	deadline_cb(int, short, void *);
+static void	qstanza_free(struct qstanza *);
 static void	route_fail(struct s2s_remote *, const char *cond);
 
 static int
@@ -89,6 +93,36 @@ route_setup(struct s2s_remote *r)
 	}
 }
 
+static struct qstanza *
+qstanza_new(struct frame *f, const uint8_t *body, size_t len)
+{
+	struct qstanza *q;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return NULL;
+	q->kind = f->hdr.kind;
+	q->stype = f->hdr.stype;
+	q->from = strdup(f->from);
+	q->to = strdup(f->to);
+	q->body = malloc(len);
+	if (q->from == NULL || q->to == NULL || q->body == NULL) {
+		qstanza_free(q);
+		return NULL;
+	}
+	memcpy(q->body, body, len);
+	q->len = len;
+	return q;
+}
+
+static void
+qstanza_free(struct qstanza *q)
+{
+	free(q->from);
+	free(q->to);
+	free(q->body);
+	free(q);
+}
+
 static int
 enqueue(struct s2s_remote *r, struct frame *f, const uint8_t *body,
     size_t len)
@@ -96,28 +130,82 @@ enqueue(struct s2s_remote *r, struct frame *f, const uint8_t *body,
 	struct qstanza *q;
 
 	if (r->qcount >= S2SD_MAX_QUEUE ||
-	    r->qbytes + len > S2SD_MAX_QUEUE_BYTES)
+	    r->qbytes + len > S2SD_MAX_QUEUE_BYTES ||
+	    (q = qstanza_new(f, body, len)) == NULL)
 		return -1;
-	if ((q = calloc(1, sizeof(*q))) == NULL)
-		return -1;
-	q->kind = f->hdr.kind;
-	q->stype = f->hdr.stype;
-	q->from = strdup(f->from);
-	q->to = strdup(f->to);
-	q->body = malloc(len);
-	if (q->from == NULL || q->to == NULL || q->body == NULL) {
-		free(q->from);
-		free(q->to);
-		free(q->body);
-		free(q);
-		return -1;
-	}
-	memcpy(q->body, body, len);
-	q->len = len;
 	TAILQ_INSERT_TAIL(&r->queue, q, entry);
 	r->qcount++;
 	r->qbytes += len;
 	return 0;
+}
+
+/*
+ * Hand a stanza to the stream and keep it on the stream's unsent list
+ * until its last byte is written (out_written), so that a stream that
+ * dies first bounces it instead of losing it.  The list holds no more
+ * than the output buffer does, so it is bounded by S2SD_MAX_OUTBUF too.
+ */
+static void
+stream_put(struct s2s_conn *c, struct qstanza *q)
+{
+	conn_write(c, q->body, q->len);
+	if (c->dead) {		/* conn_write closed it: bounce this one too */
+		stanza_bounce_raw(q->kind, q->stype, q->from, q->to, q->body,
+		    q->len, "remote-server-timeout");
+		qstanza_free(q);
+		return;
+	}
+	q->end = c->wtotal;
+	TAILQ_INSERT_TAIL(&c->unsent, q, entry);
+}
+
+/* The socket took bytes: stanzas wholly written are delivered as far as
+ * we can tell (RFC 6120 has no acknowledgement between servers). */
+void
+out_written(struct s2s_conn *c)
+{
+	struct qstanza *q;
+
+	while ((q = TAILQ_FIRST(&c->unsent)) != NULL && q->end <= c->wdone) {
+		TAILQ_REMOVE(&c->unsent, q, entry);
+		qstanza_free(q);
+	}
+}
+
+/* The stream is gone with stanzas not wholly written: they bounce. */
+void
+out_unsent_bounce(struct s2s_conn *c)
+{
+	struct qstanza	*q;
+	size_t		 n = 0;
+
+	while ((q = TAILQ_FIRST(&c->unsent)) != NULL) {
+		TAILQ_REMOVE(&c->unsent, q, entry);
+		stanza_bounce_raw(q->kind, q->stype, q->from, q->to, q->body,
+		    q->len, "remote-server-timeout");
+		qstanza_free(q);
+		n++;
+	}
+	log_info("%s -> %s: stream closed with %zu stanza(s) unsent, bounced",
+	    c->local, c->remote, n);
+}
+
+/*
+ * The remote stopped reading: our output for it reached S2SD_MAX_OUTBUF.
+ * Waiting longer would only grow what we hold, so the stream is closed
+ * (its unsent stanzas bounce) and so does the stanza that did not fit;
+ * the next stanza for the domain sets up a new stream.
+ */
+static void
+stream_overflow(struct s2s_remote *r, struct frame *f)
+{
+	struct s2s_conn *c = r->conn;
+
+	log_info("%s -> %s: output over %d bytes, the remote does not read; "
+	    "stream closed", r->local, r->remote, S2SD_MAX_OUTBUF);
+	stanza_bounce(f, "resource-constraint");
+	conn_stream_error(c, "resource-constraint", NULL);	/* if it fits */
+	conn_close(c);
 }
 
 /* A stanza for `remote` from our `local` domain (s2sd.c). */
@@ -125,6 +213,7 @@ void
 remote_send(struct frame *f, const char *local, const char *remote)
 {
 	struct s2s_remote	*r;
+	struct qstanza		*q;
 	const uint8_t		*body;
 	size_t			 len;
 
@@ -135,11 +224,17 @@ remote_send(struct frame *f, const char *local, const char *remote)
 	}
 	if (r->conn != NULL && r->authed) {
 		if (!conn_has_room(r->conn, len)) {
+			stream_overflow(r, f);
+			return;
+		}
+		if ((q = qstanza_new(f, body, len)) == NULL) {
 			stanza_bounce(f, "resource-constraint");
 			return;
 		}
-		conn_write(r->conn, (const char *)body, len);
-		conn_set_timer(r->conn, (unsigned)s2sd_conf.idle_timeout);
+		stream_put(r->conn, q);
+		if (r->conn != NULL)
+			conn_set_timer(r->conn,
+			    (unsigned)s2sd_conf.idle_timeout);
 		return;
 	}
 	if (enqueue(r, f, body, len) == -1) {
@@ -157,15 +252,14 @@ queue_drop(struct s2s_remote *r, const char *cond)
 
 	while ((q = TAILQ_FIRST(&r->queue)) != NULL) {
 		TAILQ_REMOVE(&r->queue, q, entry);
-		if (cond != NULL)
-			stanza_bounce_raw(q->kind, q->stype, q->from, q->to,
-			    q->body, q->len, cond);
-		else if (r->conn != NULL)
-			conn_write(r->conn, q->body, q->len);
-		free(q->from);
-		free(q->to);
-		free(q->body);
-		free(q);
+		if (cond == NULL && r->conn != NULL) {
+			stream_put(r->conn, q);	/* now the stream's */
+			continue;
+		}
+		stanza_bounce_raw(q->kind, q->stype, q->from, q->to,
+		    q->body, q->len, cond != NULL ? cond :
+		    "remote-server-timeout");
+		qstanza_free(q);
 	}
 	r->qcount = 0;
 	r->qbytes = 0;
@@ -254,7 +348,11 @@ remote_conn_gone(struct s2s_remote *r, const char *cond)
 void
 remote_authed(struct s2s_remote *r)
 {
-	log_info("%s -> %s: authenticated", r->local, r->remote);
+	struct s2s_conn *c = r->conn;
+
+	log_info("%s -> %s: authenticated (%s, %s)", r->local, r->remote,
+	    c != NULL && c->sasl_done ? "SASL EXTERNAL" : "dialback",
+	    c != NULL ? conn_transport(c) : "?");
 	r->authed = 1;
 	r->setup = 0;
 	evtimer_del(r->ev_deadline);

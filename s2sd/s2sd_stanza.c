@@ -177,12 +177,10 @@ stanza_bounce_raw(uint8_t kind, uint8_t stype, const char *from,
 void
 stanza_bounce(struct frame *f, const char *cond)
 {
-	const uint8_t	*body;
-	size_t		 len;
-
-	frame_get_rest(f, &body, &len);
+	/* the whole stanza, even if a caller already read it with
+	 * frame_get_rest() (which leaves nothing after its cursor) */
 	stanza_bounce_raw(f->hdr.kind, f->hdr.stype, f->from, f->to,
-	    (const char *)body, len, cond);
+	    (const char *)f->body, f->body_len, cond);
 }
 
 static const char *

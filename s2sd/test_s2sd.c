@@ -8,11 +8,13 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "s2sd.h"
 
@@ -138,15 +140,79 @@ test_dns_srv(void **state)
 	static struct s2s_remote r;
 
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(dns_parse(srv_reply, sizeof(srv_reply), 33, &r), 2);
+	assert_int_equal(dns_parse(srv_reply, sizeof(srv_reply), 33, 1, &r),
+	    2);
 	assert_int_equal(r.ntargets, 2);
-	/* ordered by priority */
-	assert_string_equal(r.targets[0], "a.x.test");
-	assert_int_equal(r.ports[0], 5269);
-	assert_string_equal(r.targets[1], "b.x.test");
-	assert_int_equal(r.ports[1], 5270);
+	/* as they came; dns_order() sorts */
+	assert_string_equal(r.targets[0].name, "b.x.test");
+	assert_int_equal(r.targets[0].port, 5270);
+	assert_int_equal(r.targets[0].prio, 20);
+	assert_string_equal(r.targets[1].name, "a.x.test");
+	assert_int_equal(r.targets[1].port, 5269);
+	assert_int_equal(r.targets[1].weight, 5);
+	assert_true(r.targets[0].direct_tls && r.targets[1].direct_tls);
+	dns_order(&r, randombytes_uniform);
+	assert_string_equal(r.targets[0].name, "a.x.test");
+	assert_string_equal(r.targets[1].name, "b.x.test");
 	/* no A records in it */
-	assert_int_equal(dns_parse(srv_reply, sizeof(srv_reply), 1, &r), 0);
+	assert_int_equal(dns_parse(srv_reply, sizeof(srv_reply), 1, 0, &r), 0);
+}
+
+static uint32_t	fixed_pick;
+
+/* "random" draws that always say fixed_pick, or the top of the range */
+static uint32_t
+pick_fixed(uint32_t n)
+{
+	assert_true(n > 0);
+	return fixed_pick < n ? fixed_pick : n - 1;
+}
+
+static void
+add(struct s2s_remote *r, const char *name, uint16_t prio, uint16_t weight)
+{
+	struct srv_target *t = &r->targets[r->ntargets++];
+
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->prio = prio;
+	t->weight = weight;
+}
+
+/* RFC 2782: priority first; within one, drawn by weight, zero weights
+ * placed first (and drawn only when the pick is 0). */
+static void
+test_dns_order(void **state)
+{
+	static struct s2s_remote r;
+	int counts[2] = { 0, 0 }, i;
+
+	memset(&r, 0, sizeof(r));
+	add(&r, "late", 20, 100);
+	add(&r, "w10", 10, 10);
+	add(&r, "w0", 10, 0);
+	add(&r, "w30", 10, 30);
+	add(&r, "first", 5, 0);
+	fixed_pick = 0;		/* always the first with running sum >= 0 */
+	dns_order(&r, pick_fixed);
+	assert_string_equal(r.targets[0].name, "first");
+	assert_string_equal(r.targets[1].name, "w0");
+	assert_string_equal(r.targets[2].name, "w10");
+	assert_string_equal(r.targets[3].name, "w30");
+	assert_string_equal(r.targets[4].name, "late");
+	fixed_pick = 40;	/* the top of 0+10+30: the last one */
+	dns_order(&r, pick_fixed);
+	assert_string_equal(r.targets[0].name, "first");
+	assert_string_equal(r.targets[1].name, "w30");
+	assert_string_equal(r.targets[4].name, "late");
+	/* with real randomness, weight 30 leads about three times in four */
+	for (i = 0; i < 400; i++) {
+		memset(&r, 0, sizeof(r));
+		add(&r, "w10", 10, 10);
+		add(&r, "w30", 10, 30);
+		dns_order(&r, randombytes_uniform);
+		counts[strcmp(r.targets[0].name, "w30") == 0]++;
+	}
+	assert_true(counts[1] > 220 && counts[1] < 370);
 }
 
 static void
@@ -159,7 +225,7 @@ test_dns_malformed(void **state)
 	/* every truncation is refused or yields fewer answers, never more */
 	for (i = 0; i < sizeof(srv_reply); i++) {
 		memset(&r, 0, sizeof(r));
-		assert_true(dns_parse(srv_reply, i, 33, &r) < 2);
+		assert_true(dns_parse(srv_reply, i, 33, 0, &r) < 2);
 		assert_true(r.ntargets < 2);
 	}
 	/* a compression loop */
@@ -167,12 +233,12 @@ test_dns_malformed(void **state)
 	p[sizeof(p) - 2] = 0xc0;
 	p[sizeof(p) - 1] = (unsigned char)(sizeof(p) - 2);
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(dns_parse(p, sizeof(p), 33, &r), -1);
+	assert_int_equal(dns_parse(p, sizeof(p), 33, 0, &r), -1);
 	/* an rdlength past the end */
 	memcpy(p, srv_reply, sizeof(p));
 	p[42 + 11] = 200;
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(dns_parse(p, sizeof(p), 33, &r), -1);
+	assert_int_equal(dns_parse(p, sizeof(p), 33, 0, &r), -1);
 }
 
 static void
@@ -187,8 +253,8 @@ test_dns_a(void **state)
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&r.addrs[0];
 
 	memset(&r, 0, sizeof(r));
-	r.ports[0] = 5269;
-	assert_int_equal(dns_parse(reply, sizeof(reply), 1, &r), 1);
+	r.targets[0].port = 5269;
+	assert_int_equal(dns_parse(reply, sizeof(reply), 1, 0, &r), 1);
 	assert_int_equal(r.naddrs, 1);
 	assert_int_equal(s4->sin_family, AF_INET);
 	assert_int_equal(ntohs(s4->sin_port), 5269);
@@ -204,6 +270,7 @@ main(void)
 		cmocka_unit_test(test_types),
 		cmocka_unit_test(test_dialback),
 		cmocka_unit_test(test_dns_srv),
+		cmocka_unit_test(test_dns_order),
 		cmocka_unit_test(test_dns_malformed),
 		cmocka_unit_test(test_dns_a),
 	};

@@ -87,6 +87,24 @@ class Instance:
             time.sleep(0.05)
         raise AssertionError("%s not ready within %.1f s" % (daemon, timeout))
 
+    def set_host_option(self, line):
+        """Add `line` (e.g. "compliance-log yes") to the host block of the
+        instance's configuration and reload: every daemon is restarted
+        (docs/decisions.md) and waited for."""
+        conf = os.path.join(self.dir, "rampart.conf")
+        with open(conf) as f:
+            text = f.read()
+        marker = 'host "%s" {\n' % self.domain
+        assert marker in text
+        with open(conf, "w") as f:
+            f.write(text.replace(marker, marker + "\t%s\n" % line))
+        old = {d: self.pid_of(d) for d in ("imd", "mucd")}
+        self.ctl("reload")
+        for d, pid in old.items():
+            self.wait_ready(d, timeout=10, not_pid=pid)
+        for d in ("authd", "c2sd"):
+            self.wait_ready(d, timeout=10)
+
     def log(self):
         with open(os.path.join(self.dir, "routerd.log"), errors="replace") as f:
             return f.read()

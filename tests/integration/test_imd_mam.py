@@ -28,18 +28,7 @@ CLIENT = "jabber:client"
 @pytest.fixture(scope="module")
 def inst(tmp_path_factory):
     inst = start_instance(tmp_path_factory.mktemp("rampart-mam"))
-    conf = os.path.join(inst.dir, "rampart.conf")
-    with open(conf) as f:
-        text = f.read()
-    marker = 'host "%s" {\n' % inst.domain
-    assert marker in text
-    with open(conf, "w") as f:
-        f.write(text.replace(marker, marker + "\tcompliance-log yes\n"))
-    old = inst.pid_of("imd")
-    inst.ctl("reload")
-    inst.wait_ready("imd", timeout=10, not_pid=old)
-    for d in ("authd", "c2sd"):
-        inst.wait_ready(d, timeout=10)
+    inst.set_host_option("compliance-log yes")
     for u in ("alice", "bob", "carol", "dave", "erin", "frank"):
         inst.adduser(u, PW)
     yield inst

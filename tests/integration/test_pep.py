@@ -133,9 +133,12 @@ def test_create_configure_delete(inst):
         gen = r.xml.find(q(PS, "pubsub")).find(q(PS, "create")).get("node")
         assert gen
         r = ok(await ps(a, inst, "<configure node='cfg1'/>", "get", PSO))
-        fields = {f.get("var"): f.find(q(XDATA, "value")).text for f in
-                  r.xml.find(q(PSO, "pubsub")).find(q(PSO, "configure"))
+        # a list-multi with no value (roster_groups_allowed) has no <value/>
+        fields = {f.get("var"): (f.find(q(XDATA, "value")).text
+                                 if f.find(q(XDATA, "value")) is not None else None)
+                  for f in r.xml.find(q(PSO, "pubsub")).find(q(PSO, "configure"))
                   .find(q(XDATA, "x")).findall(q(XDATA, "field"))}
+        assert fields["pubsub#roster_groups_allowed"] is None
         assert fields["pubsub#max_items"] == "3"
         assert fields["pubsub#access_model"] == "open"
         ok(await ps(a, inst, "<configure node='cfg1'>%s</configure>" % form(

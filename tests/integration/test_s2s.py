@@ -1,18 +1,30 @@
-"""s2sd: federation between two Rampart instances (RFC 6120, XEP-0220).
+"""s2sd: federation (RFC 6120, XEP-0220, XEP-0178, XEP-0368).
 
-Each instance runs on its own loopback address (a.test on 127.0.0.2,
-b.test on 127.0.0.3) with its server listener on port 5269; the test adds
-the names to /etc/hosts (which s2sd's resolver honours) and removes them
-afterwards.  Users on each side exchange messages with custom payloads,
-subscribe to each other's presence and see it; streams authenticate with
-dialback over STARTTLS (the harness certificates are self-signed and
-trusted by no one).  A second pair (c.test, d.test) trusts each other's
-certificate through SSL_CERT_FILE and authenticates with SASL EXTERNAL
-(XEP-0178).  Last, a Prosody from Debian on 127.0.0.6 (p.test, its own
-configuration in a temporary directory, dialback allowed) federates with
-a.test both ways.  A domain that does not resolve bounces
-remote-server-not-found; a stream that sends a stanza for a domain it did
-not authenticate is closed (docs/s2s.md).  Needs root (for /etc/hosts).
+Each instance runs on its own loopback address with its server listener
+on port 5269; the test adds the names to /etc/hosts (which s2sd's
+resolver honours) and removes them afterwards.
+
+- a.test (127.0.0.2) and b.test (127.0.0.3) have self-signed
+  certificates that no one trusts: their streams authenticate with
+  dialback over STARTTLS.  Users exchange messages with custom payloads,
+  subscribe to each other's presence and see it; idle streams close
+  (s2s-idle-timeout 10s) and open again for the next stanza.
+- c.test and d.test have certificates from one test CA (the harness's
+  --ca) and authenticate with SASL EXTERNAL.  c.test finds d.test through
+  SRV records (RAMPART_S2S_DNS_DATA): a dead _xmpps-server target first,
+  then d.test's direct TLS listener (XEP-0368), before its STARTTLS one.
+- A Prosody from Debian on 127.0.0.6 (p.test, certificate from the same
+  CA, dialback allowed) federates with a.test by dialback and with c.test
+  by certificates, both ways.
+- Raw peers: a stream that skipped dialback may not send stanzas; a
+  direct TLS peer authenticated by EXTERNAL may not send from another
+  domain; a remote that stops reading has its stream closed with every
+  stanza either delivered or bounced.
+- A domain that does not resolve, refuses or never answers bounces
+  remote-server-not-found / -timeout while other traffic flows.
+
+The log lines asserted are those docs/s2s.md lists.  Needs root (for
+/etc/hosts and port 5269).
 """
 import asyncio
 import os
@@ -31,6 +43,9 @@ from conftest import BUILD, HARNESS, Instance, free_port_base
 from xmpp_util import q
 from test_imd_core import Client, befriend
 
+import re
+import threading
+
 PW = "pw-s2s-1"
 HOSTS = [("127.0.0.2", "a.test"), ("127.0.0.3", "b.test"),
          ("127.0.0.4", "c.test"), ("127.0.0.5", "d.test"),
@@ -40,6 +55,7 @@ PROSODY_CONF = """
 pidfile = "{d}/prosody.pid"
 data_path = "{d}/data"
 interfaces = {{ "127.0.0.6" }}
+ssl = {{ cafile = "{ca}" }}
 c2s_ports = {{ {c2s} }}
 s2s_ports = {{ 5269 }}
 s2s_secure_auth = false
@@ -75,15 +91,17 @@ def hosts_remove():
         f.writelines(lines)
 
 
-def start(tmp, addr, domain, extra="", env=None):
+def start(tmp, addr, domain, extra="", env=None, ca=None):
     d = os.path.join(str(tmp), domain)
     conf = os.path.join(str(tmp), domain + ".conf")
     with open(conf, "w") as f:
         f.write("listen server on %s port 5269\n%s%s" % (addr, os.environ.get("S2S_TEST_EXTRA", ""), extra))
-    r = subprocess.run([HARNESS, "start", "--dir", d, "--domain", domain,
-                        "--addr", addr, "--port-base", str(free_port_base()),
-                        "--build", BUILD, "--conf-extra", conf],
-                       capture_output=True, text=True, timeout=90,
+    argv = [HARNESS, "start", "--dir", d, "--domain", domain,
+            "--addr", addr, "--port-base", str(free_port_base()),
+            "--build", BUILD, "--conf-extra", conf]
+    if ca:
+        argv += ["--ca", ca]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=90,
                        env=env)
     if r.returncode != 0:
         raise RuntimeError("instance %s did not start: %s" % (domain, r.stderr))
@@ -98,8 +116,11 @@ def pair(tmp_path_factory):
     insts = []
     try:
         for addr, name in HOSTS[:2]:
-            # a short setup limit for test_setup_timeout_bounces_all
-            insts.append(start(tmp, addr, name, extra="unauth-timeout 4s\n"))
+            # a short setup limit for test_setup_timeout_bounces_all, a
+            # short idle time (the least the grammar allows) for
+            # test_idle_streams_close
+            insts.append(start(tmp, addr, name, extra="unauth-timeout 4s\n"
+                               "s2s-idle-timeout 10s\n"))
         for i in insts:
             for u in ("alice", "bob", "carol"):
                 i.adduser(u, PW)
@@ -111,24 +132,48 @@ def pair(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cert_pair(tmp_path_factory, pair):
-    """c.test and d.test, each trusting the other's certificate."""
-    tmp = tmp_path_factory.mktemp("s2s-cert")
-    bundle = os.path.join(str(tmp), "trusted.pem")
-    env = dict(os.environ, SSL_CERT_FILE=bundle)
-    insts = []
+def ca(tmp_path_factory):
+    """The test CA's directory (the harness makes the CA in it)."""
+    return str(tmp_path_factory.mktemp("s2s-ca"))
+
+
+def sign(ca, domain, d):
+    """A key and certificate for domain from the test CA, in d."""
+    key, crt = os.path.join(d, domain + ".key"), os.path.join(d, domain + ".crt")
+    subprocess.run([HARNESS, "sign", "--ca", ca, "--domain", domain,
+                    "--key", key, "--cert", crt], check=True,
+                   capture_output=True, timeout=30)
+    return key, crt
+
+
+class CertPair(list):
+    """c.test and d.test, plus what the tests need to know of them."""
+
+
+@pytest.fixture(scope="module")
+def cert_pair(tmp_path_factory, pair, ca):
+    """c.test and d.test, certificates from the test CA.  d.test also
+    listens for direct TLS; c.test's resolver gets SRV records for d.test
+    (dead xmpps target, then the direct TLS listener, then 5269) and an
+    address for sink.test (test_slow_remote_bounces)."""
+    tmp = str(tmp_path_factory.mktemp("s2s-cert"))
+    insts = CertPair()
+    insts.dead_port = free_port_base(1)
+    insts.tls_port = free_port_base(1)
+    dns = os.path.join(tmp, "dns-data")
+    with open(dns, "w") as f:
+        f.write("_xmpps-server._tcp.d.test. 60 IN SRV 0 0 %d d.test.\n"
+                "_xmpps-server._tcp.d.test. 60 IN SRV 5 0 %d d.test.\n"
+                "_xmpp-server._tcp.d.test. 60 IN SRV 10 0 5269 d.test.\n"
+                "sink.test. 60 IN A 127.0.0.9\n"
+                % (insts.dead_port, insts.tls_port))
     try:
-        for addr, name in HOSTS[2:4]:
-            insts.append(start(tmp, addr, name, env=env))
-        with open(bundle, "w") as out:
-            for i in insts:
-                with open(i.cafile) as f:
-                    out.write(f.read())
-        # s2sd reads its trust store before the sandbox: restart it
-        for i in insts:
-            old = i.pid_of("s2sd")
-            i.ctl("restart", "s2sd")
-            i.wait_ready("s2sd", timeout=10, not_pid=old)
+        insts.append(start(tmp, "127.0.0.4", "c.test", ca=ca,
+                           extra="rate-limit 0\n",
+                           env=dict(os.environ, RAMPART_S2S_DNS_DATA=dns)))
+        insts.append(start(tmp, "127.0.0.5", "d.test", ca=ca,
+                           extra="listen server-tls on 127.0.0.5 port %d\n"
+                           % insts.tls_port))
         for i in insts:
             i.adduser("alice", PW)
         yield insts
@@ -170,7 +215,7 @@ def wait_port(addr, port, timeout=15):
 
 
 @pytest.fixture(scope="module")
-def prosody(tmp_path_factory, pair):
+def prosody(tmp_path_factory, pair, ca):
     if subprocess.run(["which", "prosody"], capture_output=True).returncode:
         pytest.skip("prosody is not installed (tools/deps)")
     # pytest's directories are private to root: the prosody user could
@@ -179,15 +224,12 @@ def prosody(tmp_path_factory, pair):
     os.chmod(d, 0o755)
     p = Prosody(d, free_port_base(1))
     os.makedirs(os.path.join(d, "certs"))
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
-                    "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", os.path.join(d, "certs", "p.test.key"),
-                    "-out", p.cafile, "-days", "30", "-subj", "/CN=p.test",
-                    "-addext", "subjectAltName=DNS:p.test"],
-                   check=True, capture_output=True)
+    sign(ca, "p.test", os.path.join(d, "certs"))
+    shutil.copy(os.path.join(ca, "ca.pem"), os.path.join(d, "ca.pem"))
+    p.cafile = os.path.join(d, "ca.pem")
     os.makedirs(os.path.join(d, "data"))
     with open(p.conf, "w") as f:
-        f.write(PROSODY_CONF.format(d=d, c2s=p.port))
+        f.write(PROSODY_CONF.format(d=d, c2s=p.port, ca=p.cafile))
     subprocess.run(["chown", "-R", "prosody:prosody", d], check=True)
     proc = subprocess.Popen(["runuser", "-u", "prosody", "--", "prosody",
                              "--config", p.conf, "-F"],
@@ -199,14 +241,26 @@ def prosody(tmp_path_factory, pair):
         p.ctl("register", "pat", "p.test", PW)
         yield p
     finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
+        stop_group(proc)
         if not os.environ.get("S2S_KEEP_PROSODY"):
             shutil.rmtree(d, ignore_errors=True)
+
+
+def stop_group(proc, timeout=10):
+    """SIGTERM to the process group (runuser and Prosody), SIGKILL to
+    what is left after timeout: a stray Prosody would hold port 5269."""
+    os.killpg(proc.pid, 15)
+    end = time.time() + timeout
+    while time.time() < end:
+        proc.poll()
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.killpg(proc.pid, 9)
+    proc.wait()
 
 
 async def login(inst, user, resource="r"):
@@ -244,7 +298,47 @@ def test_messages_both_ways(pair):
             await ca.close()
             await cb.close()
     xu.run(go(), timeout=60)
-    assert "authenticated" in a.log() and "authenticated" in b.log()
+    # self-signed certificates: dialback over STARTTLS, both ways
+    for x, y in ((a, b), (b, a)):
+        assert "%s -> %s: authenticated (dialback, STARTTLS)" % (
+            x.domain, y.domain) in x.log()
+        assert "%s -> %s: incoming stream authenticated (dialback, " \
+            "STARTTLS" % (x.domain, y.domain) in y.log()
+        assert "SASL EXTERNAL" not in x.log()
+
+
+def test_idle_streams_close(pair):
+    """s2s-idle-timeout 10s: an unused stream closes; the next stanza
+    opens and authenticates a new one."""
+    a, b = pair
+
+    def authed():
+        return a.log().count("a.test -> b.test: authenticated")
+
+    def idled():
+        return (a.log().count("a.test -> b.test: idle for 10s") +
+                b.log().count("b.test <- a.test: idle for 10s"))
+
+    async def go():
+        ca = await login(a, "alice", "idle")
+        cb = await login(b, "bob", "idle")
+        try:
+            n_auth, n_idle = authed(), idled()
+            ca.send_message(mto=str(cb.boundjid), mbody="before")
+            assert (await cb.next_message(timeout=15))["body"] == "before"
+            t0 = time.time()
+            while idled() == n_idle and time.time() - t0 < 25:
+                await asyncio.sleep(0.5)
+            assert idled() > n_idle, "no idle close within 25 s"
+            assert time.time() - t0 >= 8
+            await asyncio.sleep(1)
+            ca.send_message(mto=str(cb.boundjid), mbody="after")
+            assert (await cb.next_message(timeout=15))["body"] == "after"
+            assert authed() > n_auth
+        finally:
+            await ca.close()
+            await cb.close()
+    xu.run(go(), timeout=90)
 
 
 def test_subscription_and_presence(pair):
@@ -288,30 +382,41 @@ def test_unknown_domain_bounces(pair):
 def test_setup_timeout_bounces_all(pair):
     """A server that accepts and never answers: every queued stanza
     bounces remote-server-timeout; a refused connection bounces
-    remote-server-not-found."""
-    a, _ = pair
+    remote-server-not-found, and a message to b.test meanwhile goes
+    through."""
     tarpit = socket.socket()
     tarpit.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     tarpit.bind(("127.0.0.7", 5269))
     tarpit.listen(8)
 
+    a, b = pair
+
     async def go():
         ca = await login(a, "alice", "r3")
+        cb = await login(b, "bob", "r3")
         try:
+            t0 = time.time()
             for i in range(3):
                 ca.send_message(mto="x@slow.test", mbody="m%d" % i)
             ca.send_message(mto="y@closed.test", mbody="refused")
+            # other traffic flows while slow.test's queue waits
+            ca.send_message(mto=str(cb.boundjid), mbody="meanwhile")
+            m = await cb.next_message(timeout=10)
+            assert m["body"] == "meanwhile"
             got = {}
             for _ in range(4):
                 e = await ca.next_message(timeout=15)
                 assert e["type"] == "error", str(e)
                 got[e["body"]] = xu.stanza_error_condition(e.xml)[1]
+            # unauth-timeout is 4s: bounced within it, not much later
+            assert time.time() - t0 < 4 + 3
             assert got == {"m0": "remote-server-timeout",
                            "m1": "remote-server-timeout",
                            "m2": "remote-server-timeout",
                            "refused": "remote-server-not-found"}, got
         finally:
             await ca.close()
+            await cb.close()
     try:
         xu.run(go(), timeout=60)
     finally:
@@ -336,12 +441,21 @@ def test_sasl_external(cert_pair):
             await cc.close()
             await cd.close()
     xu.run(go(), timeout=60)
-    for i, other in ((c, "d.test"), (d, "c.test")):
-        log = i.log()
-        assert "SASL EXTERNAL accepted" in log, log[-3000:]
-        assert "%s -> %s: incoming stream authenticated (SASL EXTERNAL" % (
-            other, i.domain) in log
-        assert "dialback" not in log.split("s2sd ready")[-1]
+    clog, dlog = c.log(), d.log()
+    # c.test found d.test by SRV: the dead xmpps target first (refused),
+    # then direct TLS (XEP-0368) before the STARTTLS target of priority 10
+    assert "connect to 127.0.0.5:%d" % cert_pair.dead_port in clog, clog[-3000:]
+    assert "c.test -> d.test: authenticated (SASL EXTERNAL, direct TLS)" \
+        in clog, clog[-3000:]
+    assert "c.test -> d.test: incoming stream authenticated (SASL " \
+        "EXTERNAL, direct TLS" in dlog, dlog[-3000:]
+    # d.test has no SRV records for c.test: STARTTLS on 5269
+    assert "d.test -> c.test: authenticated (SASL EXTERNAL, STARTTLS)" \
+        in dlog, dlog[-3000:]
+    assert "d.test -> c.test: incoming stream authenticated (SASL " \
+        "EXTERNAL, STARTTLS" in clog
+    for log in (clog, dlog):
+        assert "(dialback" not in log
 
 
 def test_unauthenticated_stanza_refused(pair):
@@ -431,3 +545,259 @@ def test_prosody_messages_and_presence(pair, prosody):
         print(prosody.log()[-6000:])
         print(a.log()[-3000:])
         raise
+    # a.test's certificate is self-signed: dialback both ways
+    alog = a.log()
+    assert "a.test -> p.test: authenticated (dialback, STARTTLS)" in alog
+    assert "p.test -> a.test: incoming stream authenticated (dialback, " \
+        "STARTTLS" in alog, alog[-3000:]
+
+
+def test_prosody_certificates(cert_pair, prosody):
+    """c.test and p.test share the test CA: SASL EXTERNAL both ways,
+    asserted in both servers' logs."""
+    c, _ = cert_pair
+
+    async def go():
+        cc = await login(c, "alice", "pro")
+        cp = await login(prosody, "pat", "cert")
+        try:
+            cc.send_message(mto=str(cp.boundjid), mbody="certified")
+            got = await cp.next_message(timeout=20)
+            assert got["body"] == "certified", str(got)
+            cp.send_message(mto=str(cc.boundjid), mbody="likewise")
+            got = await cc.next_message(timeout=20)
+            assert got["body"] == "likewise", str(got)
+            assert str(got["from"]) == str(cp.boundjid)
+        finally:
+            await cc.close()
+            await cp.close()
+    try:
+        xu.run(go(), timeout=90)
+    except BaseException:
+        print(prosody.log()[-6000:])
+        print(c.log()[-3000:])
+        raise
+    clog = c.log()
+    assert "c.test -> p.test: authenticated (SASL EXTERNAL, STARTTLS)" in clog
+    assert "p.test -> c.test: incoming stream authenticated (SASL " \
+        "EXTERNAL" in clog, clog[-3000:]
+    assert "Accepting SASL EXTERNAL identity from c.test" in prosody.log()
+
+
+def tls_peer(inst, port, ca, cert=None, alpn=True):
+    """A direct TLS connection to inst's server-tls port, as a server
+    (client certificate from the test CA) would open it (XEP-0368)."""
+    ctx = ssl.create_default_context(cafile=os.path.join(ca, "ca.pem"))
+    if alpn:
+        ctx.set_alpn_protocols(["xmpp-server"])
+    if cert:
+        ctx.load_cert_chain(cert[1], cert[0])
+    s = socket.create_connection((inst.host, port), timeout=5)
+    return ctx.wrap_socket(s, server_hostname=inst.domain)
+
+
+def read_until(s, token, limit=5.0):
+    buf, end = b"", time.time() + limit
+    while token not in buf and time.time() < end:
+        try:
+            d = s.recv(65536)
+        except socket.timeout:
+            break
+        if not d:
+            break
+        buf += d
+    return buf
+
+
+HEADER = ("<stream:stream xmlns='jabber:server' "
+          "xmlns:stream='http://etherx.jabber.org/streams' "
+          "xmlns:db='jabber:server:dialback' version='1.0' "
+          "from='%s' to='%s'>")
+
+
+def test_direct_tls_incoming(cert_pair, ca, tmp_path):
+    """d.test's server-tls listener: ALPN xmpp-server, d.test's
+    certificate, no STARTTLS offered; without authentication a stanza is
+    refused; after SASL EXTERNAL as b.test, a stanza from b.test is
+    delivered and one from another domain closes the stream
+    (invalid-from)."""
+    _, d = cert_pair
+    port = cert_pair.tls_port
+    # unauthenticated
+    s = tls_peer(d, port, ca)
+    try:
+        assert s.selected_alpn_protocol() == "xmpp-server"
+        assert s.getpeercert()["subject"] == ((("commonName", "d.test"),),)
+        s.sendall((HEADER % ("b.test", "d.test")).encode())
+        f = read_until(s, b"</stream:features>")
+        assert b"dialback" in f and b"starttls" not in f, f
+        assert b"EXTERNAL" not in f     # no client certificate
+        s.sendall(b"<message from='mallory@b.test' to='alice@d.test'>"
+                  b"<body>forged</body></message>")
+        data = read_until(s, b"</stream:stream>")
+        assert b"not-authorized" in data, data
+    finally:
+        s.close()
+
+    key, crt = sign(ca, "b.test", str(tmp_path))
+
+    async def go():
+        cd = await login(d, "alice", "tls")
+        s = tls_peer(d, port, ca, cert=(key, crt))
+        try:
+            s.sendall((HEADER % ("b.test", "d.test")).encode())
+            f = read_until(s, b"</stream:features>")
+            assert b"<mechanism>EXTERNAL</mechanism>" in f, f
+            s.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "
+                      b"mechanism='EXTERNAL'>Yi50ZXN0</auth>")  # b.test
+            assert b"<success" in read_until(s, b"success")
+            s.sendall((HEADER % ("b.test", "d.test")).encode())
+            read_until(s, b"</stream:features>")
+            s.sendall(("<message from='bob@b.test/x' to='%s' type='chat'>"
+                       "<body>direct</body></message>"
+                       % cd.boundjid).encode())
+            got = await cd.next_message(timeout=10)
+            assert got["body"] == "direct" and \
+                str(got["from"]) == "bob@b.test/x"
+            s.sendall(("<message from='eve@a.test/x' to='%s' type='chat'>"
+                       "<body>spoofed</body></message>"
+                       % cd.boundjid).encode())
+            data = read_until(s, b"</stream:stream>")
+            assert b"invalid-from" in data, data
+            await cd.no_message(1.0)
+        finally:
+            s.close()
+            await cd.close()
+    xu.run(go(), timeout=60)
+    assert "b.test -> d.test: incoming stream authenticated (SASL " \
+        "EXTERNAL, direct TLS" in d.log()
+
+
+class Sink(threading.Thread):
+    """sink.test: a server that authenticates c.test's stream (STARTTLS,
+    then SASL EXTERNAL: its certificate comes from the test CA, so c.test
+    trusts it), then stops reading until told to drain.  It accepts one
+    connection and then closes its listener, so later attempts are
+    refused at once."""
+
+    def __init__(self, ca, d):
+        super().__init__(daemon=True)
+        self.key, self.crt = sign(ca, "sink.test", d)
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # a small window, so the kernel holds little of what s2sd sends
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.ls.bind(("127.0.0.9", 5269))
+        self.ls.listen(4)
+        self.ls.settimeout(30)
+        self.authed = threading.Event()
+        self.drain = threading.Event()
+        self.received = b""
+        self.error = None
+
+    def run(self):
+        try:
+            self.serve()
+        except Exception as e:      # reported by the test
+            self.error = repr(e)
+            self.authed.set()
+
+    def features(self, s, body):
+        read_until(s, b">", 5)      # their header (ours has the id)
+        s.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server'"
+                  b" xmlns:stream='http://etherx.jabber.org/streams' "
+                  b"version='1.0' id='sink1' from='sink.test' to='c.test'>"
+                  b"<stream:features>" + body + b"</stream:features>")
+
+    def serve(self):
+        s, _ = self.ls.accept()
+        self.ls.close()
+        s.settimeout(10)
+        self.features(s, b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>"
+                      b"<required/></starttls>")
+        read_until(s, b"<starttls")
+        s.sendall(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.crt, self.key)
+        s = ctx.wrap_socket(s, server_side=True)
+        self.features(s, b"<mechanisms xmlns='urn:ietf:params:xml:ns:"
+                      b"xmpp-sasl'><mechanism>EXTERNAL</mechanism>"
+                      b"</mechanisms>")
+        read_until(s, b"</auth>")
+        s.sendall(b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+        self.features(s, b"")
+        self.authed.set()
+        self.drain.wait(120)        # not reading: s2sd's output grows
+        s.settimeout(5)
+        while True:
+            try:
+                d = s.recv(65536)
+            except (socket.timeout, ssl.SSLError, OSError):
+                break
+            if not d:
+                break
+            self.received += d
+        s.close()
+
+
+def test_slow_remote_bounces(cert_pair, ca, tmp_path):
+    """A remote that stops reading: s2sd's output for it stops at its
+    limit, the stream is closed, and every stanza is either delivered
+    (read by the remote once it drains) or bounced to its sender --
+    nothing vanishes."""
+    c, _ = cert_pair
+    sink = Sink(ca, str(tmp_path))
+    sink.start()
+    body = "x" * 60000
+    n = 200                         # 12 MB: more than s2sd and TCP hold
+
+    def send(cc, mid, text):
+        m = cc.make_message(mto="u@sink.test", mbody=text)
+        m["id"] = mid
+        m.send()
+
+    async def go():
+        cc = await login(c, "alice", "sink")
+        try:
+            send(cc, "first", "first")
+            assert await asyncio.get_running_loop().run_in_executor(
+                None, sink.authed.wait, 20)
+            assert sink.error is None, sink.error
+            for i in range(n):
+                send(cc, "m%d" % i, body)
+                if i % 20 == 19:
+                    await asyncio.sleep(0.05)
+            bounced = {}
+            t0 = time.time()
+            while time.time() - t0 < 60:
+                try:
+                    e = await cc.next_message(timeout=15)
+                except asyncio.TimeoutError:
+                    break
+                assert e["type"] == "error", str(e)
+                bounced[e["id"]] = xu.stanza_error_condition(e.xml)[1]
+            return bounced
+        finally:
+            await cc.close()
+    try:
+        bounced = xu.run(go(), timeout=180)
+    finally:
+        sink.drain.set()
+        sink.join(30)
+    log = c.log()
+    assert "c.test -> sink.test: authenticated (SASL EXTERNAL, STARTTLS)" \
+        in log, log[-3000:]
+    assert "the remote does not read; stream closed" in log, log[-3000:]
+    delivered = set(re.findall(rb"<message[^>]* id=['\"](m\d+|first)['\"]"
+                               rb"[^>]*>(?:(?!</message>).)*</message>",
+                               sink.received, re.S))
+    delivered = {x.decode() for x in delivered}
+    everything = {"first"} | {"m%d" % i for i in range(n)}
+    assert not (delivered & set(bounced)), delivered & set(bounced)
+    assert delivered | set(bounced) == everything, (
+        sorted(everything - delivered - set(bounced))[:10], len(delivered),
+        len(bounced))
+    assert "resource-constraint" in bounced.values(), bounced
+    # the output limit held: far less than the 12 MB sent reached the
+    # socket before the stream was closed
+    assert len(sink.received) < 8 * 1024 * 1024, len(sink.received)

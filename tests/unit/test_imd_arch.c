@@ -66,6 +66,38 @@ imd_send(const char *from, const char *to, struct xnode *x)
 	return 0;
 }
 
+int
+imd_send_raw(const char *from, const char *to, uint8_t stype,
+    const struct imd_piece *p, size_t n)
+{
+	char	*s;
+	size_t	 i, len = 0;
+
+	for (i = 0; i < n; i++)
+		len += p[i].len;
+	assert_non_null(s = calloc(1, len + 1));
+	for (i = 0, len = 0; i < n; len += p[i].len, i++)
+		memcpy(s + len, p[i].p, p[i].len);
+	assert_true(nout < OUT_MAX);
+	assert_true(asprintf(&out[nout], "RAW %s -> %s %u: %s", from, to,
+	    stype, s) > 0);
+	nout++;
+	free(s);
+	return 0;
+}
+
+int
+imd_bare(const char *jid, char *buf, size_t len)
+{
+	size_t	n = strcspn(jid, "/");
+
+	if (n >= len)
+		return -1;
+	memcpy(buf, jid, n);
+	buf[n] = '\0';
+	return 0;
+}
+
 void
 imd_reply_error(struct imd_stanza *s, const char *type, const char *cond)
 {
@@ -389,6 +421,37 @@ test_archive_copies(void **state)
 	xnode_free(m);
 	query("juliet@cap.lit/b", "");
 	assert_int_equal(count_with("<result"), 1);
+}
+
+/* A plain message's bytes, stored as they are for both owners; the
+ * query returns them as it returns a parsed message's. */
+static void
+test_archive_raw(void **state)
+{
+	const char	*m = "<message type='chat'><body>raw &lt;1&gt;</body>"
+	    "</message>";
+	struct imd_mam_copy c[3];
+
+	memset(c, 0, sizeof(c));
+	c[0].owner = "romeo@cap.lit";
+	c[0].with = "juliet@cap.lit";
+	c[1].owner = "juliet@cap.lit";
+	c[1].with = "romeo@cap.lit";
+	c[1].incoming = 1;
+	assert_int_equal(imd_mam_archive_raw(m, strlen(m), c, 3), -1);
+	assert_int_equal(imd_mam_archive_raw(m, strlen(m), c, 2), 2);
+	assert_int_equal(strlen(c[0].id), 22);
+	assert_int_equal(strlen(c[1].id), 22);
+	assert_string_not_equal(c[0].id, c[1].id);
+	query("juliet@cap.lit/b", "");
+	assert_int_equal(count_with("<result"), 1);
+	assert_non_null(strstr(out[0], c[1].id));
+	assert_non_null(strstr(out[0], "<body>raw &lt;1&gt;</body>"));
+	/* Preferences still apply: the recipient refuses hers. */
+	iq("set", "<prefs xmlns='urn:xmpp:mam:2' default='never'/>");
+	assert_int_equal(imd_mam_archive_raw(m, strlen(m), c, 2), 1);
+	assert_int_equal(strlen(c[0].id), 22);
+	assert_string_equal(c[1].id, "");
 }
 
 /* ---- queries ---- */
@@ -778,6 +841,44 @@ test_carbons_received(void **state)
 	xnode_free(m);
 }
 
+/* The copies made from a plain message's bytes (RFF_PLAINMSG). */
+static void
+test_carbons_raw(void **state)
+{
+	const char	*m = "<message type='chat' from='juliet@cap.lit/r0' "
+	    "to='romeo@mont.lit/x'><body>a&amp;b</body></message>";
+	struct imd_piece p[3] = {
+		{ m, strlen(m) - 10 },
+		{ "<stanza-id/>", 12 },
+		{ "</message>", 10 },
+	};
+
+	resources();
+	out_clear();
+	imd_carbons_sent_raw("juliet@cap.lit/r0", RS_CHAT, m, strlen(m));
+	assert_int_equal(nout, 0);	/* nobody enabled */
+	res[0].carbons = res[2].carbons = 1;
+	imd_carbons_sent_raw("juliet@cap.lit/r0", RS_CHAT, m, strlen(m));
+	assert_int_equal(nout, 1);	/* not back to r0 itself */
+	assert_string_equal(out[0], "RAW juliet@cap.lit -> juliet@cap.lit/r2 2: "
+	    "<message type='chat' from='juliet@cap.lit' to='juliet@cap.lit/r2'>"
+	    "<sent xmlns='urn:xmpp:carbons:2'><forwarded "
+	    "xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' "
+	    "type='chat' from='juliet@cap.lit/r0' to='romeo@mont.lit/x'><body>"
+	    "a&amp;b</body></message></forwarded></sent></message>");
+	out_clear();
+	imd_carbons_received_raw("juliet@cap.lit", "juliet@cap.lit/r2",
+	    RS_NORMAL, p, 3);
+	assert_int_equal(nout, 1);
+	assert_string_equal(out[0], "RAW juliet@cap.lit -> juliet@cap.lit/r0 1: "
+	    "<message type='normal' from='juliet@cap.lit' to='juliet@cap.lit/r0'>"
+	    "<received xmlns='urn:xmpp:carbons:2'><forwarded "
+	    "xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' "
+	    "type='chat' from='juliet@cap.lit/r0' to='romeo@mont.lit/x'><body>"
+	    "a&amp;b</body><stanza-id/></message></forwarded></received>"
+	    "</message>");
+}
+
 /* ---- compliance ---- */
 
 static char *
@@ -833,6 +934,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stanza_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_archived, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_archive_copies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_archive_raw, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paging, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
@@ -843,6 +945,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_carbons_enable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_carbons_sent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_carbons_received, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_carbons_raw, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compliance, setup, teardown),
 	};
 

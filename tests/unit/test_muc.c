@@ -6,7 +6,9 @@
  * subject, nick conflict, groupchat fan-out built once per room with the
  * `to` patched per recipient (escaping included), occupant-id stability,
  * the configuration form (all-or-nothing), the persistent room record
- * round trip, history limits, kicks, and removal on RF_BOUNCE.
+ * round trip, history limits, kicks, and removal on RF_BOUNCE; reserved
+ * nicks in the record, the roomowners/roomadmins lists, archive
+ * retention pruning and status 332 when mucd stops.
  */
 #include <sys/socket.h>
 
@@ -421,6 +423,145 @@ test_kick_and_bounce(void **state)
 	assert_null(muc_room_find(ROOM));
 }
 
+static struct xnode *
+form(const char *fields)
+{
+	char	buf[2048];
+
+	snprintf(buf, sizeof(buf), "<x xmlns='jabber:x:data' type='submit'>"
+	    "%s</x>", fields);
+	return xml_parse_element(buf, strlen(buf), NULL);
+}
+
+#define OWNERS	"<field var='muc#roomconfig_roomowners'>"
+#define ADMINS	"<field var='muc#roomconfig_roomadmins'>"
+
+static void
+test_nicks_and_lists(void **state)
+{
+	struct muc_jidlist	*l = calloc(2, sizeof(*l));
+	struct muc_room		*r, *r2;
+	struct xnode		*x;
+	struct xbuf		 b;
+	size_t			 i;
+	static const struct { const char *f; int ok, no, na; } cases[] = {
+		{ "", 0, -1, -1 },
+		{ OWNERS "<value>a@example.org/res</value><value>b@example.org"
+		    "</value></field>" ADMINS "</field>", 0, 2, 0 },
+		{ OWNERS "</field>", -1, 0, 0 },		/* no owner */
+		{ OWNERS "<value>@bad</value></field>", -1, 0, 0 },
+		{ OWNERS "<value>a@example.org</value></field>" ADMINS
+		    "<value>a@example.org</value></field>", -1, 0, 0 },
+	};
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		x = form(cases[i].f);
+		assert_non_null(x);
+		assert_int_equal(muc_config_lists(x, &l[0], &l[1]), cases[i].ok);
+		if (cases[i].ok == 0) {
+			assert_int_equal(l[0].n, cases[i].no);
+			assert_int_equal(l[1].n, cases[i].na);
+		}
+		xnode_free(x);
+	}
+	assert_string_equal(l[0].jid[0], "a@example.org");	/* bare */
+	free(l);
+	/* A reserved nick survives the record; a ban ends it. */
+	create_room();
+	r = muc_room_find(ROOM);
+	assert_int_equal(muc_aff_set(r, "bob@example.org", AFF_MEMBER, NULL), 0);
+	assert_int_equal(muc_nick_reserve(r, "bob@example.org", "Bobby"), 0);
+	assert_int_equal(muc_nick_reserve(r, "nobody@example.org", "X"), -1);
+	xbuf_init(&b);
+	assert_int_equal(muc_room_encode(r, &b), 0);
+	r2 = calloc(1, sizeof(*r2));
+	assert_int_equal(muc_room_decode(r2, b.data, b.len), 0);
+	assert_string_equal(muc_nick_reserved(r2, "bob@example.org"), "Bobby");
+	assert_string_equal(muc_nick_owner(r2, "Bobby"), "bob@example.org");
+	assert_int_equal(muc_aff_set(r2, "bob@example.org", AFF_OUTCAST, NULL),
+	    0);
+	assert_null(muc_nick_owner(r2, "Bobby"));
+	r2->jid = strdup("x");
+	muc_room_free(r2);
+	xbuf_free(&b);
+	/* Joining under another nick gives the reserved one, with 210. */
+	feed("bob@example.org/b", ROOM "/Other", "<presence/>");
+	collect();
+	assert_string_equal(xnode_attr(out_for("bob@example.org/b",
+	    "presence"), "from"), ROOM "/Alice");
+	assert_non_null(muc_occ_by_nick(r, "Bobby"));
+	for (i = 0; i < (size_t)nout; i++)
+		if (strcmp(out_to[i], "bob@example.org/b") == 0 &&
+		    has_status(out_x[i], "110"))
+			assert_true(has_status(out_x[i], "210"));
+}
+
+static int
+count_rec(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int
+archived(void)
+{
+	struct store_txn	*t = store_begin(muc_store, 0);
+	int			 n = 0;
+
+	assert_non_null(t);
+	(void)store_scan(t, "archive", ROOM, strlen(ROOM) + 1, count_rec, &n);
+	store_abort(t);
+	return n;
+}
+
+static void
+test_retention_prune(void **state)
+{
+	struct muc_room	*r;
+	struct xnode	*m;
+	uint64_t	 t;
+	const char	*msg = "<message type='groupchat'><body>b</body>"
+	    "</message>";
+
+	create_room();
+	r = muc_room_find(ROOM);
+	for (t = 1000; t <= 3000; t += 1000) {
+		m = xml_parse_element(msg, strlen(msg), NULL);
+		assert_non_null(m);
+		assert_int_equal(muc_archive_add(r, m, t), t);
+		muc_hist_add(r, m, t);
+	}
+	assert_int_equal(archived(), 3);
+	muc_archive_prune(2500);
+	assert_int_equal(archived(), 1);
+	assert_int_equal(r->hist_count, 1);
+	assert_int_equal(r->hist[r->hist_first].usec, 3000);
+	muc_archive_prune(2500);	/* nothing left to do */
+	assert_int_equal(archived(), 1);
+}
+
+static void
+test_shutdown_332(void **state)
+{
+	struct xnode	*p;
+
+	create_room();
+	feed("bob@example.org/b", ROOM "/Bob", "<presence/>");
+	feed("bob@example.org/b2", ROOM "/Bob", "<presence/>");
+	collect();
+	muc_shutdown_rooms();
+	collect();
+	/* Each session once, its own presence only: no n-squared burst. */
+	assert_int_equal(nout, 3);
+	p = out_for("bob@example.org/b2", "presence");
+	assert_non_null(p);
+	assert_string_equal(xnode_attr(p, "type"), "unavailable");
+	assert_true(has_status(p, "332") && has_status(p, "110"));
+	assert_true(has_status(out_for("alice@example.org/a", "presence"),
+	    "332"));
+}
+
 int
 main(void)
 {
@@ -433,6 +574,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_record_roundtrip, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_kick_and_bounce, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_nicks_and_lists, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_retention_prune, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_332, setup,
 		    teardown),
 	};
 

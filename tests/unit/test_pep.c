@@ -4,8 +4,11 @@
  * by id, deletion, node isolation), the configuration form (parsing,
  * refusal of bad values leaving the configuration unchanged, the
  * round-trip through the form pepd itself sends), node records in LMDB,
- * and one request end to end through the dispatcher (publish with a
- * publish-options precondition), reading the frames pepd writes.
+ * one request end to end through the dispatcher (publish with a
+ * publish-options precondition), reading the frames pepd writes, and
+ * XEP-0115 caps: the verification string (the XEP's examples, ill-formed
+ * answers) and the questions pepd asks (one per ver, trust only on a
+ * match).
  */
 #include <sys/socket.h>
 
@@ -391,6 +394,190 @@ test_publish_precondition(void **state)
 	assert_null(pep_node_find("pubsub.example.org", "theirs"));
 }
 
+/* ---- XEP-0115 caps (pepd_caps.c) ---- */
+
+#define DI "http://jabber.org/protocol/disco#info"
+#define EXODUS "<identity category='client' name='Exodus 0.9.1' type='pc'/>" \
+	"<feature var='http://jabber.org/protocol/caps'/>" \
+	"<feature var='" DI "'/>" \
+	"<feature var='http://jabber.org/protocol/disco#items'/>" \
+	"<feature var='http://jabber.org/protocol/muc'/>"
+#define PSI_FORM "<x xmlns='jabber:x:data' type='result'>" \
+	"<field var='FORM_TYPE' type='hidden'>" \
+	"<value>urn:xmpp:dataforms:softwareinfo</value></field>" \
+	"<field var='ip_version'><value>ipv6</value><value>ipv4</value></field>" \
+	"<field var='os'><value>Mac</value></field>" \
+	"<field var='os_version'><value>10.5.1</value></field>" \
+	"<field var='software'><value>Psi</value></field>" \
+	"<field var='software_version'><value>0.11</value></field></x>"
+#define PSI "<identity xml:lang='en' category='client' name='Psi 0.11' " \
+	"type='pc'/><identity xml:lang='el' category='client' " \
+	"name='\xce\xa8 0.11' type='pc'/>" \
+	"<feature var='http://jabber.org/protocol/muc'/>" \
+	"<feature var='http://jabber.org/protocol/caps'/>" \
+	"<feature var='" DI "'/>" \
+	"<feature var='http://jabber.org/protocol/disco#items'/>" PSI_FORM
+
+/* pep_caps_ver() of <query>inner</query>, or "-1". */
+static const char *
+ver_of(const char *inner, const char *hash)
+{
+	static char	 out[256];
+	char		 xml[4096];
+	struct xnode	*q;
+
+	snprintf(xml, sizeof(xml), "<query xmlns='%s'>%s</query>", DI, inner);
+	q = xml_parse_element(xml, strlen(xml), NULL);
+	assert_non_null(q);
+	if (pep_caps_ver(q, hash, out, sizeof(out)) == -1)
+		strcpy(out, "-1");
+	xnode_free(q);
+	return out;
+}
+
+/* XEP-0115 5.2 and 5.3 (the examples), and 5.4's ill-formed answers. */
+static void
+test_caps_ver(void **state)
+{
+	assert_string_equal(ver_of(EXODUS, "sha-1"),
+	    "QgayPKawpkPSDYmwT/WM94uAlu0=");
+	assert_string_equal(ver_of(PSI, "sha-1"),
+	    "q07IKJEyjvHSyhy//CH0CxmKi8w=");
+	assert_int_equal(strlen(ver_of(EXODUS, "sha-256")), 44);
+	assert_string_equal(ver_of(EXODUS, "md5"), "-1");
+	/* a duplicate feature or identity, two forms of one FORM_TYPE */
+	assert_string_equal(ver_of(EXODUS "<feature var='" DI "'/>", "sha-1"),
+	    "-1");
+	assert_string_equal(ver_of(EXODUS "<identity category='client' "
+	    "name='Exodus 0.9.1' type='pc'/>", "sha-1"), "-1");
+	assert_string_equal(ver_of(PSI PSI_FORM, "sha-1"), "-1");
+	/* a form whose FORM_TYPE is not hidden is left out (step 3.6) */
+	assert_string_equal(ver_of(EXODUS "<x xmlns='jabber:x:data' "
+	    "type='result'><field var='FORM_TYPE'><value>urn:x</value>"
+	    "</field></x>", "sha-1"), "QgayPKawpkPSDYmwT/WM94uAlu0=");
+}
+
+static void
+contact_presence(const char *full, const char *owner, const char *ver,
+    const char *hash)
+{
+	struct fout	*o;
+	struct frame	 f;
+	const char	*why;
+
+	o = fout_new(RF_PEP_PRESENCE, full, owner);
+	assert_non_null(o);
+	o->hdr.flags = RFF_OPTIONAL;
+	fout_put_u8(o, ver != NULL);	/* NULL: unavailable */
+	fout_put_str(o, "urn:n");
+	fout_put_str(o, ver != NULL ? ver : "");
+	fout_put_str(o, hash);
+	fout_finish(o);
+	assert_int_equal(frame_parse(o->buf, o->len, FRAME_MAX_DEFAULT, &f,
+	    &why), 0);
+	pepd_test_ops->dispatch(daemon_link, &f);
+	fout_free(o);
+}
+
+static void
+no_reply(void)
+{
+	struct frame	f;
+
+	link_flush_now(daemon_link);
+	assert_int_not_equal(link_read_blocking(peer, rbuf, sizeof(rbuf), &f,
+	    100), 0);
+}
+
+/* The id of the caps question in `r`, which must go from `from` to `to`. */
+static void
+question(const char *r, const char *from, const char *to, char *id)
+{
+	char		 want[256];
+	const char	*p;
+
+	snprintf(want, sizeof(want), "from='%s'", from);
+	assert_non_null(strstr(r, want));
+	snprintf(want, sizeof(want), "to='%s'", to);
+	assert_non_null(strstr(r, want));
+	assert_non_null(p = strstr(r, "id='" PEP_CAPS_ID_PREFIX));
+	p += 4;
+	assert_non_null(strchr(p, '\''));
+	memcpy(id, p, strchr(p, '\'') - p);
+	id[strchr(p, '\'') - p] = '\0';
+}
+
+static void
+answer(const char *from, const char *to, const char *id, const char *inner)
+{
+	struct fout	*o;
+	struct frame	 f;
+	const char	*why;
+	char		 xml[4096];
+
+	snprintf(xml, sizeof(xml), "<iq type='result' id='%s'><query "
+	    "xmlns='%s'>%s</query></iq>", id, DI, inner);
+	o = fout_stanza(RK_IQ, RS_RESULT, from, to, xml, strlen(xml));
+	assert_non_null(o);
+	o->hdr.flags |= RFF_PEP;
+	fout_finish(o);
+	assert_int_equal(frame_parse(o->buf, o->len, FRAME_MAX_DEFAULT, &f,
+	    &why), 0);
+	pepd_test_ops->dispatch(daemon_link, &f);
+	fout_free(o);
+}
+
+#define TUNE_NOTIFY "<feature var='urn:tune+notify'/>"
+
+/* One question per ver, from the owner's bare JID; only a verified
+ * answer is cached; a wrong one is not, and another resource with the
+ * same ver is asked next. */
+static void
+test_caps_verify(void **state)
+{
+	char		 id[64], good[64];
+	size_t		 n, pend;
+	struct pep_caps	*k;
+
+	strcpy(good, ver_of(EXODUS TUNE_NOTIFY, "sha-1"));
+	contact_presence("c@example.org/1", "o@example.org", good, "sha-1");
+	question(reply(), "o@example.org", "c@example.org/1", id);
+	contact_presence("d@example.org/1", "o@example.org", good, "sha-1");
+	contact_presence("d@example.org/1", "p@example.org", good, "sha-1");
+	no_reply();			/* the same ver: no second question */
+	answer("d@example.org/1", "o@example.org", id, EXODUS TUNE_NOTIFY);
+	assert_false(pep_caps_is_known(pep_caps_find("sha-1", good)));
+	answer("c@example.org/1", "o@example.org", id, EXODUS TUNE_NOTIFY);
+	k = pep_caps_find("sha-1", good);
+	assert_true(pep_caps_is_known(k));
+	assert_true(pep_caps_wants(k, "urn:tune"));
+	assert_false(pep_caps_wants(k, "urn:other"));
+
+	/* a ver the answer does not hash to */
+	contact_presence("e@example.org/1", "o@example.org",
+	    "bogusbogusbogusbogusbogus0=", "sha-1");
+	question(reply(), "o@example.org", "e@example.org/1", id);
+	contact_presence("f@example.org/1", "o@example.org",
+	    "bogusbogusbogusbogusbogus0=", "sha-1");
+	no_reply();
+	answer("e@example.org/1", "o@example.org", id, EXODUS TUNE_NOTIFY);
+	/* not trusted; the other resource with that ver is asked now */
+	question(reply(), "o@example.org", "f@example.org/1", id);
+	assert_false(pep_caps_is_known(pep_caps_find("sha-1",
+	    "bogusbogusbogusbogusbogus0=")));
+	pep_caps_stats(&n, &pend);
+	assert_int_equal(n, 2);
+	assert_int_equal(pend, 1);
+	/* the resource asked goes away: the question ends, nobody is left */
+	contact_presence("e@example.org/1", "o@example.org", NULL, "");
+	contact_presence("f@example.org/1", "o@example.org", NULL, "");
+	pep_caps_stats(&n, &pend);
+	assert_int_equal(pend, 0);
+	/* no hash attribute (legacy caps): never asked, never trusted */
+	contact_presence("g@example.org/1", "o@example.org", "1.0", "");
+	no_reply();
+}
+
 int
 main(void)
 {
@@ -405,6 +592,9 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_publish_precondition,
 		    setup, teardown),
+		cmocka_unit_test(test_caps_ver),
+		cmocka_unit_test_setup_teardown(test_caps_verify, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
