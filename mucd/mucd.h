@@ -257,6 +257,11 @@ void	muc_send_subject(struct muc_room *, const char *to);
 
 /* mucd_iq.c: disco, ping, admin, owner, iq routing. */
 void	muc_iq(struct muc_stanza *);
+/* mucd_proxy.c: requests between occupants and their answers. */
+void	muc_proxy_request(struct muc_stanza *, struct muc_room *,
+	    const struct muc_occupant *asker, const struct muc_occupant *target);
+void	muc_proxy_answer(struct muc_stanza *, struct muc_room *,
+	    const struct muc_occupant *answerer);
 /* mucd_admin.c, mucd_owner.c */
 void	muc_admin_iq(struct muc_stanza *, struct muc_room *, struct xnode *q);
 /* Set an affiliation and apply it to those present (kick 301/321, roles). */

@@ -1,8 +1,7 @@
 /*
  * mucd_iq.c - iq to the service, to rooms and to occupants: service
  * discovery (XEP-0045 6.1-6.5, XEP-0030), ping (XEP-0199) and self-ping
- * (XEP-0410), iq between occupants (7.x: the service forwards requests
- * and their answers), and routing of muc#admin / muc#owner / MAM queries
+ * (XEP-0410), iq between occupants (handed to mucd_proxy.c), and routing of muc#admin / muc#owner / MAM queries
  * to mucd_admin.c, mucd_owner.c and mucd_mam.c.
  *
  * Called by mucd.c for every iq.  Invariants: a get/set always gets an
@@ -210,25 +209,18 @@ room_iq(struct muc_stanza *s, struct muc_room *r, struct xnode *q)
 /*
  * An iq to room/nick.  XEP-0410: a ping from the occupant to its own
  * occupant JID is answered here (joined: result, otherwise
- * not-acceptable).  Other requests go to the target's first session from
- * the sender's occupant JID; the answer comes back the same way.
+ * not-acceptable).  Other requests and their answers go through
+ * mucd_proxy.c, which returns each answer to the session that asked.
  */
 static void
 occupant_iq(struct muc_stanza *s, struct muc_room *r, struct xnode *q)
 {
 	struct muc_occupant	*o, *t;
-	struct xnode		*fw;
-	char			 from[JID_MAX + 1];
 
 	o = r != NULL ? muc_occ_by_jid(r, s->from_s) : NULL;
 	if (s->stype == RS_RESULT || s->stype == RS_ERROR) {
-		/* An answer from `o` to an iq that t sent through the room. */
-		if (o == NULL || (t = muc_occ_by_nick(r, s->nick)) == NULL ||
-		    (fw = xnode_dup(s->x)) == NULL)
-			return;
-		snprintf(from, sizeof(from), "%s/%s", r->jid, o->nick);
-		(void)muc_send(from, t->sessions[0], fw);
-		xnode_free(fw);
+		if (o != NULL)
+			muc_proxy_answer(s, r, o);
 		return;
 	}
 	if (o == NULL) {
@@ -244,11 +236,7 @@ occupant_iq(struct muc_stanza *s, struct muc_room *r, struct xnode *q)
 		muc_reply_error(s, "cancel", "item-not-found");
 		return;
 	}
-	if ((fw = xnode_dup(s->x)) == NULL)
-		return;
-	snprintf(from, sizeof(from), "%s/%s", r->jid, o->nick);
-	(void)muc_send(from, t->sessions[0], fw);
-	xnode_free(fw);
+	muc_proxy_request(s, r, o, t);
 }
 
 void

@@ -260,6 +260,36 @@ def test_subject_history_and_multisession(inst):
     xu.run(t())
 
 
+def test_iq_between_occupants_answers_the_asking_session(inst):
+    """7.x iq proxying: Alice is in the room from two devices under one
+    nick; each asks Bob's occupant JID something and each gets its own
+    answer, from Bob's occupant JID, under the id it used.  An error
+    answer comes back the same way."""
+    async def t():
+        a1 = await login(inst, "alice", "one")
+        rj = room(inst, "proxy")
+        await create(a1, rj, "A")
+        a2 = await login(inst, "alice", "two")
+        await enter(a2, rj, "A")
+        b = Muc(await xu.login(inst, "bob", PW, plugins=("xep_0045", "xep_0199")))
+        await enter(b, rj, "B")
+        ping = "<ping xmlns='urn:xmpp:ping'/>"
+        r1, r2 = await asyncio.gather(xu.iq(a1.c, rj + "/B", ping),
+                                      xu.iq(a2.c, rj + "/B", ping))
+        for r in (r1, r2):
+            assert r["type"] == "result", str(r)
+            assert str(r["from"]) == rj + "/B"
+        # The second device alone: its answer must not go to the first.
+        r = await xu.iq(a2.c, rj + "/B", ping)
+        assert r["type"] == "result", str(r)
+        # Bob's client does not know jabber:iq:version: its error comes back.
+        r = await xu.iq(a2.c, rj + "/B", "<query xmlns='jabber:iq:version'/>")
+        assert r["type"] == "error", str(r)
+        assert str(r["from"]) == rj + "/B"
+        await close(a1, a2, b)
+    xu.run(t())
+
+
 def test_destroy(inst):
     async def t():
         a, b = await login(inst, "alice"), await login(inst, "bob")
