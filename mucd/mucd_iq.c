@@ -1,8 +1,9 @@
 /*
  * mucd_iq.c - iq to the service, to rooms and to occupants: service
  * discovery (XEP-0045 6.1-6.5, XEP-0030), ping (XEP-0199) and self-ping
- * (XEP-0410), iq between occupants (handed to mucd_proxy.c), and routing of muc#admin / muc#owner / MAM queries
- * to mucd_admin.c, mucd_owner.c and mucd_mam.c.
+ * (XEP-0410), iq between occupants (handed to mucd_proxy.c), and
+ * routing of muc#admin / muc#owner / MAM queries to mucd_admin.c,
+ * mucd_owner.c and mucd_mam.c.
  *
  * Called by mucd.c for every iq.  Invariants: a get/set always gets an
  * answer (result or error); result/error iqs are never answered.
