@@ -6,7 +6,10 @@
  * that is already open: positioned reads and writes of data.mdb, flushing
  * them at commit, growing the file, and the lock file.  Keep this list in
  * step with common/store.c.  The compliance logs are opened in pre_drop
- * (mucd_compliance.c), so after the drop only write() touches them.
+ * (mucd_compliance.c); after the drop a log that reaches its size limit
+ * is renamed and a new one opened in the same directory (openat,
+ * renameat), which Landlock and the chroot keep inside the data
+ * directory.
  */
 #include <stddef.h>
 
@@ -17,6 +20,7 @@ static const char *const mucd_syscalls[] = {
 	"fdatasync", "fsync", "msync",			/* durable commit */
 	"ftruncate", "fallocate",			/* file growth */
 	"flock",					/* lock file */
+	"openat", "renameat", "renameat2",		/* compliance log */
 	NULL
 };
 
