@@ -255,6 +255,7 @@ main(int argc, char *argv[])
 		c->log_level = LOG_LVL_DEBUG;
 	apply_conf(c);
 	rd.debug_triggers = getenv("RAMPART_DEBUG_TRIGGERS") != NULL;
+	rd.child_wrapper = getenv("RAMPART_CHILD_WRAPPER");
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 	if ((rd.base = event_base_new()) == NULL)

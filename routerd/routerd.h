@@ -68,6 +68,7 @@ struct routerd {
 	uint32_t	 max_frame;
 	unsigned	 max_resources;
 	int		 debug_triggers;
+	const char	*child_wrapper;	/* RAMPART_CHILD_WRAPPER, or NULL */
 };
 
 extern struct routerd rd;

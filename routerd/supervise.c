@@ -41,6 +41,8 @@
 #define BACKOFF_MAX_MS		60000
 #define STABLE_SECONDS		10	/* up this long: restart at once */
 #define STOP_GRACE_S		3	/* after RF_SHUTDOWN, then SIGKILL */
+#define WRAPPED_GRACE_S		60	/* the same under a memory checker */
+#define WRAPPER_MAX_WORDS	32
 
 static void	child_frame(struct link *, struct frame *, void *);
 static void	child_closed(struct link *, const char *, void *);
@@ -492,6 +494,32 @@ send_config(struct child *ch)
 	link_send(ch->link, fout_new(RF_CONFIG_END, NULL, NULL));
 }
 
+/*
+ * Exec the daemon, through RAMPART_CHILD_WRAPPER when it is set: a
+ * developer's memory-checking run (tests/run valgrind) names a command
+ * such as "valgrind --leak-check=full --log-file=DIR/%p.log", split on
+ * spaces, with the daemon's path appended.  Only whoever starts routerd
+ * (root) sets its environment, so this gives nobody a new power.
+ */
+static void
+exec_child(const char *path, const char *name)
+{
+	char	*argv[WRAPPER_MAX_WORDS + 2], *words, *w;
+	int	 n = 0;
+
+	if (rd.child_wrapper == NULL || (words = strdup(rd.child_wrapper)) ==
+	    NULL) {
+		execl(path, name, (char *)NULL);
+		return;
+	}
+	for (w = strtok(words, " "); w != NULL && n < WRAPPER_MAX_WORDS;
+	    w = strtok(NULL, " "))
+		argv[n++] = w;
+	argv[n++] = (char *)path;
+	argv[n] = NULL;
+	execvp(argv[0], argv);
+}
+
 static void
 spawn(struct child *ch)
 {
@@ -525,7 +553,7 @@ spawn(struct child *ch)
 		close_range(4, ~0U, 0);
 		signal(SIGCHLD, SIG_DFL);
 		signal(SIGPIPE, SIG_DFL);
-		execl(path, ch->name, (char *)NULL);
+		exec_child(path, ch->name);
 		_exit(127);
 	}
 	close(sp[1]);
@@ -654,8 +682,7 @@ on_stop_timeout(evutil_socket_t fd, short ev, void *arg)
 	struct child *ch = arg;
 
 	if (ch->pid != 0) {
-		log_warnx("%s did not stop within %d s; killing it", ch->name,
-		    STOP_GRACE_S);
+		log_warnx("%s did not stop in time; killing it", ch->name);
 		kill(ch->pid, SIGKILL);
 	}
 }
@@ -664,7 +691,8 @@ on_stop_timeout(evutil_socket_t fd, short ev, void *arg)
 static void
 stop_child(struct child *ch)
 {
-	struct timeval tv = { STOP_GRACE_S, 0 };
+	struct timeval tv = { rd.child_wrapper != NULL ? WRAPPED_GRACE_S :
+	    STOP_GRACE_S, 0 };
 
 	if (ch->respawn_ev)
 		evtimer_del(ch->respawn_ev);
