@@ -264,6 +264,7 @@ s2sd_shutdown(void)
 {
 	remote_shutdown();
 	conn_shutdown_all();
+	flow_shutdown();	/* the bounces above, and what waited */
 }
 
 static const struct daemon_ops s2sd_ops = {

@@ -41,6 +41,8 @@ struct event;
 #define S2SD_STREAM_ID_LEN	16		/* random bytes, hex in the header */
 #define S2SD_CLOSE_TIMEOUT	5		/* s after our </stream:stream> */
 #define S2SD_MAX_CONNS		1024
+#define S2SD_MAX_SPILL		(64 * 1024 * 1024)	/* frames for routerd
+					 * waiting in s2sd (s2sd_flow.c) */
 
 #define S2SD_MAX_QUEUE		1000		/* stanzas waiting per remote */
 #define S2SD_MAX_QUEUE_BYTES	(1024 * 1024)
@@ -215,6 +217,16 @@ void	conn_end(struct s2s_conn *);
 void	conn_close(struct s2s_conn *);
 void	conn_shutdown_all(void);
 const char *conn_transport(const struct s2s_conn *);
+/* Stop and resume reading every stream whose input goes to routerd
+ * (incoming server streams, components): s2sd_flow.c. */
+void	conn_pause_input(void);
+void	conn_resume_input(void);
+
+/* s2sd_flow.c: every frame for routerd, with backpressure. */
+extern size_t flow_spill_max;	/* a variable for the unit test */
+int	flow_send(struct fout *);
+int	flow_paused(void);
+void	flow_shutdown(void);
 
 /* s2sd_tls.c */
 void	tls_init(const char *ca_pem);
@@ -283,10 +295,18 @@ void	component_deliver(struct s2s_component *, struct frame *);
 
 /* s2sd_stanza.c: between XML trees and frames. */
 const char *stream_ns(const struct s2s_conn *);
-int	stanza_route(struct xnode *, const char *ns, uint64_t session);
+enum route_result {
+	ROUTE_OK,
+	ROUTE_INVALID,		/* from/to not JIDs, or an invalid type */
+	ROUTE_REFUSED,		/* could not be passed on to routerd */
+};
+enum route_result stanza_route(struct xnode *, const char *ns,
+	    uint64_t session);
 void	stanza_bounce(struct frame *, const char *cond);
 void	stanza_bounce_raw(uint8_t kind, uint8_t stype, const char *from,
 	    const char *to, const char *body, size_t len, const char *cond);
+void	stanza_from_stream(struct s2s_conn *, struct xnode *,
+	    const char *invalid);
 void	stanza_node_error(struct s2s_conn *, struct xnode *, const char *ns,
 	    const char *cond);
 void	stanza_returned(struct frame *);

@@ -105,6 +105,40 @@ peer_string(const struct sockaddr_storage *ss, char *buf, size_t len)
 	snprintf(buf, len, "%s:%d", addr, port);
 }
 
+/* Its input becomes stanzas for routerd: paused by backpressure. */
+static int
+feeds_routerd(const struct s2s_conn *c)
+{
+	return c->kind != SK_SERVER_OUT;
+}
+
+/* routerd's link is over its high mark (s2sd_flow.c): stop reading, so
+ * that TCP slows the remotes down instead of us dropping their stanzas.
+ * Outgoing streams carry no stanzas to us and keep negotiating. */
+void
+conn_pause_input(void)
+{
+	struct s2s_conn *c;
+
+	TAILQ_FOREACH(c, &conns, entry)
+		if (feeds_routerd(c) && c->ev_read != NULL)
+			event_del(c->ev_read);
+}
+
+void
+conn_resume_input(void)
+{
+	struct s2s_conn *c;
+
+	TAILQ_FOREACH(c, &conns, entry) {
+		if (!feeds_routerd(c) || c->ev_read == NULL)
+			continue;
+		event_add(c->ev_read, NULL);
+		/* TLS may hold records read before the pause */
+		event_active(c->ev_read, EV_READ, 0);
+	}
+}
+
 static struct s2s_conn *
 conn_new(int fd, enum s2s_kind kind, const char *peer)
 {
@@ -128,7 +162,8 @@ conn_new(int fd, enum s2s_kind kind, const char *peer)
 	c->ev_write = event_new(daemon_base, fd, EV_WRITE, write_cb, c);
 	c->ev_timer = evtimer_new(daemon_base, timer_cb, c);
 	if (c->xs == NULL || c->ev_read == NULL || c->ev_write == NULL ||
-	    c->ev_timer == NULL || event_add(c->ev_read, NULL) == -1) {
+	    c->ev_timer == NULL || ((!feeds_routerd(c) || !flow_paused()) &&
+	    event_add(c->ev_read, NULL) == -1)) {
 		c->fd = -1;	/* the caller closes it */
 		conn_close(c);
 		return NULL;
@@ -283,6 +318,13 @@ timer_cb(int fd, short ev, void *arg)
 {
 	struct s2s_conn *c = arg;
 
+	if (feeds_routerd(c) && flow_paused() &&
+	    (c->state == SS_AUTHED || c->drain)) {
+		/* not the peer's silence: we stopped reading it */
+		conn_set_timer(c, c->state == SS_AUTHED ?
+		    (unsigned)s2sd_conf.idle_timeout : S2SD_CLOSE_TIMEOUT);
+		return;
+	}
 	if (c->state == SS_CLOSING) {
 		conn_close(c);
 		return;
@@ -487,7 +529,8 @@ read_cb(int fd, short ev, void *arg)
 		return;
 	/* TLS may hold decrypted records epoll does not know about: read
 	 * until it would block (bounded, so one peer cannot starve us). */
-	for (rounds = 0; rounds < 16 && !c->dead && !c->tls_pending; rounds++) {
+	for (rounds = 0; rounds < 16 && !c->dead && !c->tls_pending &&
+	    !(feeds_routerd(c) && flow_paused()); rounds++) {
 		if ((n = conn_read_some(c)) == -2)
 			break;
 		if (n == -1) {
