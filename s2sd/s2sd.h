@@ -8,8 +8,9 @@
  * for exactly one domain, the one it authenticated with the shared-secret
  * handshake; nothing it sends with another `from` domain is routed.
  *
- * Invariants: a connection's output never holds more than S2SD_MAX_OUTBUF
- * bytes (past that the stream is closed with a stream error); the secret of
+ * Invariants: a connection's output never holds more than
+ * s2sd_conf.max_outbuf bytes ("s2s-max-outbuf"; past that the stream is
+ * closed); the secret of
  * a component lives only in struct s2s_component and is never logged; ids
  * are never reused within a run.
  */
@@ -33,7 +34,9 @@
 struct event;
 
 #define S2SD_READ_BUF		(16 * 1024)
-#define S2SD_MAX_OUTBUF		(1024 * 1024)	/* bytes queued per stream */
+#define S2SD_OUTBUF_DEFAULT	(1024 * 1024)	/* bytes queued per stream */
+#define S2SD_OUTBUF_MIN		(64 * 1024)	/* as routerd's grammar */
+#define S2SD_OUTBUF_MAX		(64 * 1024 * 1024)
 #define S2SD_MAX_LISTENERS	8
 #define S2SD_MAX_COMPONENTS	64
 #define S2SD_MAX_HOSTS		64
@@ -65,6 +68,7 @@ struct s2sd_conf {
 	unsigned long long max_stanza_size;	/* bytes */
 	unsigned long long unauth_timeout;	/* s: also outgoing setup */
 	unsigned long long idle_timeout;	/* s: "s2s-idle-timeout" */
+	size_t		   max_outbuf;		/* "s2s-max-outbuf" */
 	int		   require_cert;	/* "s2s-require-cert": no dialback */
 	int		   require_tls;		/* "s2s-require-tls", default 1 */
 	unsigned char	   dialback_key[32];	/* SHA-256 of the secret */

@@ -7,7 +7,8 @@
  * connection gets an XML parser whose callbacks belong to the subject of
  * its listener (s2sd_component.c for "component").  Output is appended to
  * one buffer per connection and written when the socket is writable; the
- * buffer never passes S2SD_MAX_OUTBUF (the stream is closed instead).
+ * buffer never passes s2sd_conf.max_outbuf (the stream is closed
+ * instead).
  * A connection is never freed inside a callback of its own parser: it is
  * marked dead and freed by reap_cb on the next loop turn.
  */
@@ -346,7 +347,7 @@ timer_cb(int fd, short ev, void *arg)
 	conn_stream_error(c, "connection-timeout", NULL);
 }
 
-/* Append to the output buffer; past S2SD_MAX_OUTBUF the peer is not
+/* Append to the output buffer; past s2s-max-outbuf the peer is not
  * reading and the stream is dropped (its queue would grow forever). */
 void
 conn_write(struct s2s_conn *c, const char *data, size_t len)
@@ -356,9 +357,9 @@ conn_write(struct s2s_conn *c, const char *data, size_t len)
 
 	if (c->dead || len == 0)
 		return;
-	if (c->outlen + len > S2SD_MAX_OUTBUF) {
-		log_info("%s: output over %d bytes, peer too slow; closed",
-		    c->peer, S2SD_MAX_OUTBUF);
+	if (c->outlen + len > s2sd_conf.max_outbuf) {
+		log_info("%s: output over %zu bytes, peer too slow; closed",
+		    c->peer, s2sd_conf.max_outbuf);
 		conn_close(c);
 		return;
 	}
@@ -386,7 +387,7 @@ int
 conn_has_room(const struct s2s_conn *c, size_t len)
 {
 	return !c->dead && c->state != SS_CLOSING &&
-	    c->outlen + len <= S2SD_MAX_OUTBUF;
+	    c->outlen + len <= s2sd_conf.max_outbuf;
 }
 
 void
@@ -637,7 +638,7 @@ conn_shutdown_all(void)
 
 	s2sd_stopping = 1;	/* no route reconnects while we close */
 	while ((c = TAILQ_FIRST(&conns)) != NULL) {
-		if (c->header_sent && c->outlen + 16 <= S2SD_MAX_OUTBUF) {
+		if (c->header_sent && c->outlen + 16 <= s2sd_conf.max_outbuf) {
 			conn_writes(c, "</stream:stream>");
 			(void)write(c->fd, c->out, c->outlen);
 		}

@@ -34,6 +34,7 @@ struct s2sd_conf s2sd_conf = {
 	.max_stanza_size = 256 * 1024,
 	.unauth_timeout = 30,
 	.idle_timeout = 600,
+	.max_outbuf = S2SD_OUTBUF_DEFAULT,
 	.require_tls = 1,
 };
 
