@@ -172,6 +172,8 @@ struct s2s_conn {
 	struct event	*ev_read;
 	struct event	*ev_write;
 	struct event	*ev_timer;
+	struct event	*ev_stall;	/* output has not moved: the peer
+					 * stopped reading (s2sd_conn.c) */
 	char		*out;		/* bytes waiting for the socket */
 	size_t		 outlen, outcap;
 	uint64_t	 wtotal, wdone;	/* bytes ever put in out, written */
