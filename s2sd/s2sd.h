@@ -9,9 +9,9 @@
  * handshake; nothing it sends with another `from` domain is routed.
  *
  * Invariants: a connection's output never holds more than
- * s2sd_conf.max_outbuf bytes ("s2s-max-outbuf"; past that the stream is
- * closed); the secret of
- * a component lives only in struct s2s_component and is never logged; ids
+ * s2sd_conf.max_outbuf bytes ("s2s-max-outbuf"; past that, or when it has
+ * not moved for s2s-idle-timeout, the stream is closed); the secret of a
+ * component lives only in struct s2s_component and is never logged; ids
  * are never reused within a run.
  */
 #ifndef RAMPART_S2SD_H
