@@ -65,6 +65,8 @@ struct link {
 	size_t		 nwaiters;
 	size_t		 capwaiters;
 	struct link	*blocked_on;
+	void		(*drain_cb)(void *);	/* link_on_drain, one-shot */
+	void		*drain_arg;
 
 	int		 depth;		/* > 0 while inside callbacks */
 	int		 dead;
@@ -468,6 +470,15 @@ write_batch(struct link *l)
 }
 
 static void
+call_drain_cb(struct link *l)
+{
+	void (*cb)(void *) = l->drain_cb;
+
+	l->drain_cb = NULL;	/* one-shot: cb may register again */
+	cb(l->drain_arg);
+}
+
+static void
 link_write_some(struct link *l)
 {
 	ssize_t n;
@@ -486,6 +497,8 @@ link_write_some(struct link *l)
 		event_del(l->wev);
 	if (l->queued <= l->lowat && l->nwaiters > 0)
 		unblock_waiters(l);
+	if (l->queued <= l->lowat && l->drain_cb != NULL)
+		call_drain_cb(l);
 }
 
 static void
@@ -680,6 +693,17 @@ link_block_on(struct link *src, struct link *dst)
 	dst->waiters[dst->nwaiters++] = src;
 	src->blocked_on = dst;
 	link_pause(src);
+}
+
+void
+link_on_drain(struct link *l, void (*cb)(void *), void *arg)
+{
+	l->drain_cb = cb;
+	l->drain_arg = arg;
+	/* Already drained: the write callback runs next turn and calls it
+	 * (never from here, inside the caller's own work). */
+	if (!l->dead && l->queued <= l->lowat)
+		event_active(l->wev, EV_WRITE, 0);
 }
 
 void

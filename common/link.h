@@ -78,6 +78,11 @@ void	link_pause(struct link *);	/* stop reading */
 void	link_resume(struct link *);
 /* Pause `src` until `dst` drains below its low mark. */
 void	link_block_on(struct link *src, struct link *dst);
+/* Call `cb(arg)` once, the next time the queue is at or below the low
+ * mark after a write: for producers that are not links (s2sd's remote
+ * streams), which pause themselves and resume then.  One callback per
+ * link; a new one replaces the old. */
+void	link_on_drain(struct link *, void (*cb)(void *), void *arg);
 
 /* HELLO: send ours; the peer's is checked by link_check_hello(). */
 void	link_send_hello(struct link *, const char *name, uint32_t instance);

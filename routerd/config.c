@@ -105,6 +105,9 @@ const struct conf_option conf_options[] = {
 	    "items one roster may hold" },
 	{ "s2s-idle-timeout", OPT_TIME, "600s", S2SD, NULL, 10, DAY,
 	    "idle time before a server-to-server stream is closed" },
+	{ "s2s-max-outbuf", OPT_SIZE, "1M", S2SD, NULL, 64 * K, 64 * M,
+	    "bytes queued for one server-to-server or component stream before "
+	    "it is closed" },
 	{ "s2s-require-cert", OPT_BOOL, "no", S2SD, NULL, 0, 1,
 	    "federate only with certificate-authenticated servers (no dialback)" },
 	{ "s2s-require-tls", OPT_BOOL, "yes", S2SD, NULL, 0, 1,
@@ -205,6 +208,7 @@ conf_free(struct conf *c)
 	for (i = 0; i < conf_noptions; i++)
 		free(c->opts[i]);
 	free(c->opts);
+	explicit_bzero(c->dialback_secret, sizeof(c->dialback_secret));
 	free(c);
 }
 
@@ -496,6 +500,9 @@ print_globals(FILE *f, const struct conf *c)
 		print_quoted(f, c->s2s_ca_file);
 		fputc('\n', f);
 	}
+	/* never in clear: the printed form only says that one is set */
+	if (c->dialback_secret[0] != '\0')
+		fputs("dialback-secret \"(hidden)\"\n", f);
 }
 
 static void

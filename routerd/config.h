@@ -105,6 +105,8 @@ struct conf {
 	int		 log_level;		/* 0 warn, 1 info, 2 debug */
 	int		 sandbox_debug;		/* seccomp logs instead of killing */
 	char		 s2s_ca_file[PATH_MAX];	/* extra trust anchors for s2s, "" = none */
+	char		 dialback_secret[256];	/* XEP-0185; "" = random per run;
+						 * never printed or logged */
 	TAILQ_HEAD(, conf_listen) listens;
 	TAILQ_HEAD(, conf_host) hosts;
 	TAILQ_HEAD(, conf_group) groups;

@@ -111,6 +111,7 @@ static void	 host_end(void);
 static void	 group_begin(char *);
 static void	 component_begin(char *);
 static void	 component_secret(char *);
+static void	 dialback_secret(char *);
 static void	 component_end(void);
 static void	 group_add_member(char *);
 static void	 listen_add(char *, char *, long long);
@@ -124,6 +125,7 @@ static char	*numstr(long long);
 %token	CERTIFICATE "certificate" COMPLIANCELOG "compliance-log"
 %token	COMPONENT "component" SECRET "secret" S2SCAFILE "s2s-ca-file"
 %token	DAEMON "daemon" DATADIR "data-dir" GROUP "group" MEMBER "member"
+%token	DIALBACKSECRET "dialback-secret"
 %token	DISABLE "disable" ENABLE "enable" HOST "host" INCLUDE "include"
 %token	KEY "key" LIMITS "limits" LISTEN "listen" LOGLEVEL "log-level"
 %token	NO "no" ON "on" PORT "port" REGISTRATION "registration"
@@ -191,6 +193,7 @@ global		: DATADIR STRING		{
 			set_path(conf->s2s_ca_file, sizeof(conf->s2s_ca_file),
 			    "s2s-ca-file", $2);
 		}
+		| DIALBACKSECRET STRING		{ dialback_secret($2); }
 		;
 
 option		: STRING value			{ set_option($1, $2); }
@@ -376,6 +379,7 @@ static const struct keyword keywords[] = {
 	{ "component",		COMPONENT },
 	{ "daemon",		DAEMON },
 	{ "data-dir",		DATADIR },
+	{ "dialback-secret",	DIALBACKSECRET },
 	{ "disable",		DISABLE },
 	{ "enable",		ENABLE },
 	{ "group",		GROUP },
@@ -1013,6 +1017,27 @@ component_secret(char *secret)
 		    curcomp->domain);
 	else
 		strcpy(curcomp->secret, secret);
+	explicit_bzero(secret, strlen(secret));
+	free(secret);
+}
+
+/*
+ * dialback-secret "...": the secret s2sd derives dialback keys from
+ * (XEP-0185), so that keys stay valid across restarts and between the
+ * machines of one domain.  Like a component secret it makes the file
+ * private, and it is never printed or logged.
+ */
+static void
+dialback_secret(char *secret)
+{
+	if (file->mode & S_IROTH)
+		conferr("dialback-secret in %s, which others can read "
+		    "(chmod o-r)", file->name);
+	if (secret[0] == '\0' || strlen(secret) >= sizeof(conf->dialback_secret))
+		conferr("dialback-secret: empty or too long (at most %zu "
+		    "characters)", sizeof(conf->dialback_secret) - 1);
+	else
+		strcpy(conf->dialback_secret, secret);
 	explicit_bzero(secret, strlen(secret));
 	free(secret);
 }

@@ -413,8 +413,8 @@ send_groups(struct child *ch)
 			send_kv(ch->link, "group-member", g->name, g->members[i]);
 }
 
-/* s2sd learns the components and their secrets (XEP-0114) and the extra
- * trust anchors for server certificates. */
+/* s2sd learns the components and their secrets (XEP-0114), the dialback
+ * secret (XEP-0185) and the extra trust anchors for server certificates. */
 static void
 send_components(struct child *ch)
 {
@@ -426,6 +426,9 @@ send_components(struct child *ch)
 		return;
 	TAILQ_FOREACH(cp, &rd.conf->components, entry)
 		send_kv(ch->link, "component", cp->domain, cp->secret);
+	if (rd.conf->dialback_secret[0] != '\0')
+		send_kv(ch->link, "dialback-secret", rd.conf->dialback_secret,
+		    NULL);
 	/* s2sd has no filesystem: it gets the CA bundle's text. */
 	if (rd.conf->s2s_ca_file[0] != '\0' &&
 	    (ca = read_pem(rd.conf->s2s_ca_file, 0)) != NULL) {

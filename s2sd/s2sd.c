@@ -28,6 +28,7 @@ struct s2sd_conf s2sd_conf = {
 	.max_stanza_size = 256 * 1024,
 	.unauth_timeout = 30,
 	.idle_timeout = 600,
+	.max_outbuf = S2SD_OUTBUF_DEFAULT,
 	.require_tls = 1,
 };
 
@@ -120,6 +121,10 @@ conf_option(const char *key, const char *v)
 		if (n == 0)
 			return -1;
 		s2sd_conf.idle_timeout = n;
+	} else if (strcmp(key, "s2s-max-outbuf") == 0) {
+		if (n < S2SD_OUTBUF_MIN || n > S2SD_OUTBUF_MAX)
+			return -1;
+		s2sd_conf.max_outbuf = (size_t)n;
 	} else {
 		if (n == 0)
 			return -1;
@@ -139,7 +144,8 @@ s2sd_configure(const char *key, int argc, const char **argv)
 {
 	if (strcmp(key, "max-stanza-size") == 0 ||
 	    strcmp(key, "unauth-timeout") == 0 ||
-	    strcmp(key, "s2s-idle-timeout") == 0)
+	    strcmp(key, "s2s-idle-timeout") == 0 ||
+	    strcmp(key, "s2s-max-outbuf") == 0)
 		return argc == 1 ? conf_option(key, argv[0]) : -1;
 	if (strcmp(key, "host") == 0 || strcmp(key, "tls-cert") == 0 ||
 	    strcmp(key, "tls-key") == 0)
@@ -264,6 +270,7 @@ s2sd_shutdown(void)
 {
 	remote_shutdown();
 	conn_shutdown_all();
+	flow_shutdown();	/* the bounces above, and what waited */
 }
 
 static const struct daemon_ops s2sd_ops = {

@@ -8,9 +8,10 @@
  * for exactly one domain, the one it authenticated with the shared-secret
  * handshake; nothing it sends with another `from` domain is routed.
  *
- * Invariants: a connection's output never holds more than S2SD_MAX_OUTBUF
- * bytes (past that the stream is closed with a stream error); the secret of
- * a component lives only in struct s2s_component and is never logged; ids
+ * Invariants: a connection's output never holds more than
+ * s2sd_conf.max_outbuf bytes ("s2s-max-outbuf"; past that, or when it has
+ * not moved for s2s-idle-timeout, the stream is closed); the secret of a
+ * component lives only in struct s2s_component and is never logged; ids
  * are never reused within a run.
  */
 #ifndef RAMPART_S2SD_H
@@ -33,7 +34,9 @@
 struct event;
 
 #define S2SD_READ_BUF		(16 * 1024)
-#define S2SD_MAX_OUTBUF		(1024 * 1024)	/* bytes queued per stream */
+#define S2SD_OUTBUF_DEFAULT	(1024 * 1024)	/* bytes queued per stream */
+#define S2SD_OUTBUF_MIN		(64 * 1024)	/* as routerd's grammar */
+#define S2SD_OUTBUF_MAX		(64 * 1024 * 1024)
 #define S2SD_MAX_LISTENERS	8
 #define S2SD_MAX_COMPONENTS	64
 #define S2SD_MAX_HOSTS		64
@@ -41,6 +44,8 @@ struct event;
 #define S2SD_STREAM_ID_LEN	16		/* random bytes, hex in the header */
 #define S2SD_CLOSE_TIMEOUT	5		/* s after our </stream:stream> */
 #define S2SD_MAX_CONNS		1024
+#define S2SD_MAX_SPILL		(64 * 1024 * 1024)	/* frames for routerd
+					 * waiting in s2sd (s2sd_flow.c) */
 
 #define S2SD_MAX_QUEUE		1000		/* stanzas waiting per remote */
 #define S2SD_MAX_QUEUE_BYTES	(1024 * 1024)
@@ -63,6 +68,7 @@ struct s2sd_conf {
 	unsigned long long max_stanza_size;	/* bytes */
 	unsigned long long unauth_timeout;	/* s: also outgoing setup */
 	unsigned long long idle_timeout;	/* s: "s2s-idle-timeout" */
+	size_t		   max_outbuf;		/* "s2s-max-outbuf" */
 	int		   require_cert;	/* "s2s-require-cert": no dialback */
 	int		   require_tls;		/* "s2s-require-tls", default 1 */
 	unsigned char	   dialback_key[32];	/* SHA-256 of the secret */
@@ -166,6 +172,8 @@ struct s2s_conn {
 	struct event	*ev_read;
 	struct event	*ev_write;
 	struct event	*ev_timer;
+	struct event	*ev_stall;	/* output has not moved: the peer
+					 * stopped reading (s2sd_conn.c) */
 	char		*out;		/* bytes waiting for the socket */
 	size_t		 outlen, outcap;
 	uint64_t	 wtotal, wdone;	/* bytes ever put in out, written */
@@ -215,6 +223,16 @@ void	conn_end(struct s2s_conn *);
 void	conn_close(struct s2s_conn *);
 void	conn_shutdown_all(void);
 const char *conn_transport(const struct s2s_conn *);
+/* Stop and resume reading every stream whose input goes to routerd
+ * (incoming server streams, components): s2sd_flow.c. */
+void	conn_pause_input(void);
+void	conn_resume_input(void);
+
+/* s2sd_flow.c: every frame for routerd, with backpressure. */
+extern size_t flow_spill_max;	/* a variable for the unit test */
+int	flow_send(struct fout *);
+int	flow_paused(void);
+void	flow_shutdown(void);
 
 /* s2sd_tls.c */
 void	tls_init(const char *ca_pem);
@@ -283,10 +301,18 @@ void	component_deliver(struct s2s_component *, struct frame *);
 
 /* s2sd_stanza.c: between XML trees and frames. */
 const char *stream_ns(const struct s2s_conn *);
-int	stanza_route(struct xnode *, const char *ns, uint64_t session);
+enum route_result {
+	ROUTE_OK,
+	ROUTE_INVALID,		/* from/to not JIDs, or an invalid type */
+	ROUTE_REFUSED,		/* could not be passed on to routerd */
+};
+enum route_result stanza_route(struct xnode *, const char *ns,
+	    uint64_t session);
 void	stanza_bounce(struct frame *, const char *cond);
 void	stanza_bounce_raw(uint8_t kind, uint8_t stype, const char *from,
 	    const char *to, const char *body, size_t len, const char *cond);
+void	stanza_from_stream(struct s2s_conn *, struct xnode *,
+	    const char *invalid);
 void	stanza_node_error(struct s2s_conn *, struct xnode *, const char *ns,
 	    const char *cond);
 void	stanza_returned(struct frame *);

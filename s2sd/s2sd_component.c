@@ -206,8 +206,7 @@ component_stanza(struct s2s_conn *c, struct xnode *n)
 		conn_stream_error(c, "improper-addressing", NULL);
 		return;
 	}
-	if (stanza_route(n, NS_COMPONENT, c->id) == -1)
-		stanza_node_error(c, n, NS_COMPONENT, "jid-malformed");
+	stanza_from_stream(c, n, "jid-malformed");
 }
 
 static void

@@ -7,7 +7,11 @@
  * connection gets an XML parser whose callbacks belong to the subject of
  * its listener (s2sd_component.c for "component").  Output is appended to
  * one buffer per connection and written when the socket is writable; the
- * buffer never passes S2SD_MAX_OUTBUF (the stream is closed instead).
+ * buffer never passes s2sd_conf.max_outbuf (the stream is closed
+ * instead), and output that has not moved for s2s-idle-timeout closes
+ * the stream too: a peer that stops reading while we send little would
+ * otherwise hold its stanzas forever, since each new one keeps the idle
+ * timer from firing.
  * A connection is never freed inside a callback of its own parser: it is
  * marked dead and freed by reap_cb on the next loop turn.
  */
@@ -49,6 +53,7 @@ static const struct timeval reap_now = { 0, 0 };
 static void	read_cb(int, short, void *);
 static void	write_cb(int, short, void *);
 static void	timer_cb(int, short, void *);
+static void	stall_cb(int, short, void *);
 
 /* Listener names are those of routerd's config (listen_kind_names). */
 void
@@ -105,6 +110,40 @@ peer_string(const struct sockaddr_storage *ss, char *buf, size_t len)
 	snprintf(buf, len, "%s:%d", addr, port);
 }
 
+/* Its input becomes stanzas for routerd: paused by backpressure. */
+static int
+feeds_routerd(const struct s2s_conn *c)
+{
+	return c->kind != SK_SERVER_OUT;
+}
+
+/* routerd's link is over its high mark (s2sd_flow.c): stop reading, so
+ * that TCP slows the remotes down instead of us dropping their stanzas.
+ * Outgoing streams carry no stanzas to us and keep negotiating. */
+void
+conn_pause_input(void)
+{
+	struct s2s_conn *c;
+
+	TAILQ_FOREACH(c, &conns, entry)
+		if (feeds_routerd(c) && c->ev_read != NULL)
+			event_del(c->ev_read);
+}
+
+void
+conn_resume_input(void)
+{
+	struct s2s_conn *c;
+
+	TAILQ_FOREACH(c, &conns, entry) {
+		if (!feeds_routerd(c) || c->ev_read == NULL)
+			continue;
+		event_add(c->ev_read, NULL);
+		/* TLS may hold records read before the pause */
+		event_active(c->ev_read, EV_READ, 0);
+	}
+}
+
 static struct s2s_conn *
 conn_new(int fd, enum s2s_kind kind, const char *peer)
 {
@@ -127,8 +166,11 @@ conn_new(int fd, enum s2s_kind kind, const char *peer)
 	    read_cb, c);
 	c->ev_write = event_new(daemon_base, fd, EV_WRITE, write_cb, c);
 	c->ev_timer = evtimer_new(daemon_base, timer_cb, c);
+	c->ev_stall = evtimer_new(daemon_base, stall_cb, c);
 	if (c->xs == NULL || c->ev_read == NULL || c->ev_write == NULL ||
-	    c->ev_timer == NULL || event_add(c->ev_read, NULL) == -1) {
+	    c->ev_timer == NULL || c->ev_stall == NULL ||
+	    ((!feeds_routerd(c) || !flow_paused()) &&
+	    event_add(c->ev_read, NULL) == -1)) {
 		c->fd = -1;	/* the caller closes it */
 		conn_close(c);
 		return NULL;
@@ -247,7 +289,9 @@ conn_close(struct s2s_conn *c)
 		event_free(c->ev_write);
 	if (c->ev_timer)
 		event_free(c->ev_timer);
-	c->ev_read = c->ev_write = c->ev_timer = NULL;
+	if (c->ev_stall)
+		event_free(c->ev_stall);
+	c->ev_read = c->ev_write = c->ev_timer = c->ev_stall = NULL;
 	if (c->fd != -1)
 		close(c->fd);
 	c->fd = -1;
@@ -283,6 +327,13 @@ timer_cb(int fd, short ev, void *arg)
 {
 	struct s2s_conn *c = arg;
 
+	if (feeds_routerd(c) && flow_paused() &&
+	    (c->state == SS_AUTHED || c->drain)) {
+		/* not the peer's silence: we stopped reading it */
+		conn_set_timer(c, c->state == SS_AUTHED ?
+		    (unsigned)s2sd_conf.idle_timeout : S2SD_CLOSE_TIMEOUT);
+		return;
+	}
 	if (c->state == SS_CLOSING) {
 		conn_close(c);
 		return;
@@ -304,7 +355,39 @@ timer_cb(int fd, short ev, void *arg)
 	conn_stream_error(c, "connection-timeout", NULL);
 }
 
-/* Append to the output buffer; past S2SD_MAX_OUTBUF the peer is not
+/* (Re)start the count of time without output progress. */
+static void
+stall_arm(struct s2s_conn *c)
+{
+	struct timeval tv = { (time_t)s2sd_conf.idle_timeout, 0 };
+
+	evtimer_add(c->ev_stall, &tv);
+}
+
+/* Bytes have waited s2s-idle-timeout without the socket taking any: the
+ * peer stopped reading.  Closing bounces what an outgoing stream had not
+ * written (remote-server-timeout, s2sd_out.c); a stream error could not
+ * be written anyway. */
+static void
+stall_cb(int fd, short ev, void *arg)
+{
+	struct s2s_conn *c = arg;
+
+	if (feeds_routerd(c) && flow_paused()) {
+		/* a peer blocked writing to us while we do not read may not
+		 * read either: wait until we read it again */
+		stall_arm(c);
+		return;
+	}
+	log_info("%s %s %s: output stalled for %llus (%zu bytes), closing",
+	    c->local[0] ? c->local : c->peer,
+	    c->kind == SK_SERVER_OUT ? "->" : "<-",
+	    c->remote[0] ? c->remote : c->comp ? c->comp->domain : c->peer,
+	    s2sd_conf.idle_timeout, c->outlen);
+	conn_close(c);
+}
+
+/* Append to the output buffer; past s2s-max-outbuf the peer is not
  * reading and the stream is dropped (its queue would grow forever). */
 void
 conn_write(struct s2s_conn *c, const char *data, size_t len)
@@ -314,9 +397,9 @@ conn_write(struct s2s_conn *c, const char *data, size_t len)
 
 	if (c->dead || len == 0)
 		return;
-	if (c->outlen + len > S2SD_MAX_OUTBUF) {
-		log_info("%s: output over %d bytes, peer too slow; closed",
-		    c->peer, S2SD_MAX_OUTBUF);
+	if (c->outlen + len > s2sd_conf.max_outbuf) {
+		log_info("%s: output over %zu bytes, peer too slow; closed",
+		    c->peer, s2sd_conf.max_outbuf);
 		conn_close(c);
 		return;
 	}
@@ -336,6 +419,8 @@ conn_write(struct s2s_conn *c, const char *data, size_t len)
 	c->outlen += len;
 	c->wtotal += len;
 	event_add(c->ev_write, NULL);
+	if (!evtimer_pending(c->ev_stall, NULL))
+		stall_arm(c);
 }
 
 /* Would `len` more bytes fit?  Callers with a stanza bounce it when not,
@@ -344,7 +429,7 @@ int
 conn_has_room(const struct s2s_conn *c, size_t len)
 {
 	return !c->dead && c->state != SS_CLOSING &&
-	    c->outlen + len <= S2SD_MAX_OUTBUF;
+	    c->outlen + len <= s2sd_conf.max_outbuf;
 }
 
 void
@@ -449,6 +534,10 @@ write_cb(int fd, short ev, void *arg)
 		memmove(c->out, c->out + n, c->outlen - n);
 		c->outlen -= n;
 		c->wdone += n;
+		if (c->outlen > 0)
+			stall_arm(c);		/* it moved */
+		else
+			evtimer_del(c->ev_stall);
 		if (!TAILQ_EMPTY(&c->unsent))
 			out_written(c);
 	}
@@ -487,7 +576,8 @@ read_cb(int fd, short ev, void *arg)
 		return;
 	/* TLS may hold decrypted records epoll does not know about: read
 	 * until it would block (bounded, so one peer cannot starve us). */
-	for (rounds = 0; rounds < 16 && !c->dead && !c->tls_pending; rounds++) {
+	for (rounds = 0; rounds < 16 && !c->dead && !c->tls_pending &&
+	    !(feeds_routerd(c) && flow_paused()); rounds++) {
 		if ((n = conn_read_some(c)) == -2)
 			break;
 		if (n == -1) {
@@ -594,7 +684,7 @@ conn_shutdown_all(void)
 
 	s2sd_stopping = 1;	/* no route reconnects while we close */
 	while ((c = TAILQ_FIRST(&conns)) != NULL) {
-		if (c->header_sent && c->outlen + 16 <= S2SD_MAX_OUTBUF) {
+		if (c->header_sent && c->outlen + 16 <= s2sd_conf.max_outbuf) {
 			conn_writes(c, "</stream:stream>");
 			(void)write(c->fd, c->out, c->outlen);
 		}

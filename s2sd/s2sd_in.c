@@ -257,8 +257,7 @@ in_stanza(struct s2s_conn *c, struct xnode *n)
 	}
 	if (c->state == SS_AUTHED)	/* not while closing (drain) */
 		conn_set_timer(c, (unsigned)s2sd_conf.idle_timeout);
-	if (stanza_route(n, XMLNS_SERVER, c->id) == -1)
-		stanza_node_error(c, n, XMLNS_SERVER, "bad-request");
+	stanza_from_stream(c, n, "bad-request");
 }
 
 static void

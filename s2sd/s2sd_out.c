@@ -13,7 +13,7 @@
  * which may carry db:verify before it is itself authenticated.  Once
  * written to a stream, a stanza stays on the stream's unsent list until
  * the socket took its last byte; a stream that dies first, or whose
- * remote stops reading (output at S2SD_MAX_OUTBUF), bounces that list.
+ * remote stops reading (output at s2s-max-outbuf), bounces that list.
  *
  * Invariants: r->conn and conn->route point at each other or are unset;
  * a route with queued stanzas or pending verifies is being set up
@@ -143,7 +143,7 @@ enqueue(struct s2s_remote *r, struct frame *f, const uint8_t *body,
  * Hand a stanza to the stream and keep it on the stream's unsent list
  * until its last byte is written (out_written), so that a stream that
  * dies first bounces it instead of losing it.  The list holds no more
- * than the output buffer does, so it is bounded by S2SD_MAX_OUTBUF too.
+ * than the output buffer does, so it is bounded by s2s-max-outbuf too.
  */
 static void
 stream_put(struct s2s_conn *c, struct qstanza *q)
@@ -191,7 +191,7 @@ out_unsent_bounce(struct s2s_conn *c)
 }
 
 /*
- * The remote stopped reading: our output for it reached S2SD_MAX_OUTBUF.
+ * The remote stopped reading: our output for it reached s2s-max-outbuf.
  * Waiting longer would only grow what we hold, so the stream is closed
  * (its unsent stanzas bounce) and so does the stanza that did not fit;
  * the next stanza for the domain sets up a new stream.
@@ -201,8 +201,8 @@ stream_overflow(struct s2s_remote *r, struct frame *f)
 {
 	struct s2s_conn *c = r->conn;
 
-	log_info("%s -> %s: output over %d bytes, the remote does not read; "
-	    "stream closed", r->local, r->remote, S2SD_MAX_OUTBUF);
+	log_info("%s -> %s: output over %zu bytes, the remote does not read; "
+	    "stream closed", r->local, r->remote, s2sd_conf.max_outbuf);
 	stanza_bounce(f, "resource-constraint");
 	conn_stream_error(c, "resource-constraint", NULL);	/* if it fits */
 	conn_close(c);
@@ -219,6 +219,11 @@ remote_send(struct frame *f, const char *local, const char *remote)
 
 	frame_get_rest(f, &body, &len);
 	if ((r = route_get(local, remote)) == NULL) {
+		stanza_bounce(f, "resource-constraint");
+		return;
+	}
+	if (len > s2sd_conf.max_outbuf) {
+		/* could never fit: not a sign that the remote is stuck */
 		stanza_bounce(f, "resource-constraint");
 		return;
 	}

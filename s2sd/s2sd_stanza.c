@@ -44,11 +44,12 @@ error_type(const char *cond)
  * Send `n` (parsed from a stream whose content namespace is `ns`) to
  * routerd.  Serializing with `ns` as the namespace in scope leaves the
  * stanza's own elements unqualified, i.e. in jabber:client inside the
- * frame.  -1 when from/to are not JIDs or the type is invalid (the caller
- * answers); 0 otherwise, also when the link refused (logged: routerd
- * is then gone or wedged, and will restart us).
+ * frame.  ROUTE_INVALID when from/to are not JIDs or the type is
+ * invalid, ROUTE_REFUSED when it cannot be passed on (no memory, or
+ * routerd's link and s2sd's waiting list are full: s2sd_flow.c); the
+ * caller answers the sender either way.
  */
-int
+enum route_result
 stanza_route(struct xnode *n, const char *ns, uint64_t session)
 {
 	char		 from[JID_MAX + 1], to[JID_MAX + 1];
@@ -61,20 +62,40 @@ stanza_route(struct xnode *n, const char *ns, uint64_t session)
 	if (f == NULL || t == NULL || stype == RS_NONE ||
 	    jid_normalize(f, from, sizeof(from)) == -1 ||
 	    jid_normalize(t, to, sizeof(to)) == -1)
-		return -1;
+		return ROUTE_INVALID;
 	xbuf_init(&b);
 	xml_serialize(&b, n, ns);
-	if (b.failed || (out = fout_stanza(kind, stype, from, to, b.data,
-	    b.len)) == NULL) {
-		xbuf_free(&b);
-		log_warnx("stanza for %s: out of memory", to);
-		return 0;
-	}
+	out = b.failed ? NULL : fout_stanza(kind, stype, from, to, b.data,
+	    b.len);
 	xbuf_free(&b);
+	if (out == NULL) {
+		log_warnx("stanza for %s: out of memory", to);
+		return ROUTE_REFUSED;
+	}
 	out->hdr.session = session;
-	if (link_send(daemon_link, out) == -1)
-		log_warnx("stanza for %s: routerd link full", to);
-	return 0;
+	if (flow_send(out) == -1) {
+		log_debug("stanza from %s for %s: routerd link full, refused",
+		    from, to);
+		return ROUTE_REFUSED;
+	}
+	return ROUTE_OK;
+}
+
+/* A stanza the peer of `c` sent could not be routed: the peer gets the
+ * error (`invalid` is the condition for ROUTE_INVALID). */
+void
+stanza_from_stream(struct s2s_conn *c, struct xnode *n, const char *invalid)
+{
+	switch (stanza_route(n, stream_ns(c), c->id)) {
+	case ROUTE_OK:
+		break;
+	case ROUTE_INVALID:
+		stanza_node_error(c, n, stream_ns(c), invalid);
+		break;
+	case ROUTE_REFUSED:
+		stanza_node_error(c, n, stream_ns(c), "resource-constraint");
+		break;
+	}
 }
 
 /* Turn `n` into its own error reply (RFC 6120 8.3): swap from and to,
@@ -169,7 +190,7 @@ stanza_bounce_raw(uint8_t kind, uint8_t stype, const char *from,
 	xnode_set_attr(n, "from", from);
 	xnode_set_attr(n, "to", to);
 	if (make_error(n, cond) == 0 &&
-	    stanza_route(n, XMLNS_CLIENT, 0) == -1)
+	    stanza_route(n, XMLNS_CLIENT, 0) != ROUTE_OK)
 		log_warnx("cannot bounce a stanza to %s", from);
 	xnode_free(n);
 }

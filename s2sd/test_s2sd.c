@@ -1,8 +1,10 @@
 /*
- * test_s2sd.c - unit tests of s2sd's pieces that need no sockets: the
- * XEP-0114 handshake check, the component table and the stanza type map.
- * Built without s2sd.c (main and configuration), whose options are
- * defined here.
+ * test_s2sd.c - unit tests of s2sd's pieces: the XEP-0114 handshake
+ * check, the component table, the stanza type map, dialback keys, DNS
+ * answers, and backpressure from routerd's link (a component on a real
+ * socket, routerd's end of the link played by a second link that the
+ * test pauses).  Built without s2sd.c (main and configuration), whose
+ * options are defined here.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,16 +14,27 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+#include <event2/event.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 
+#include "daemon.h"
+#include "link.h"
 #include "s2sd.h"
 
 struct s2sd_conf s2sd_conf = {
 	.max_stanza_size = 256 * 1024,
 	.unauth_timeout = 30,
 	.idle_timeout = 600,
+	.max_outbuf = S2SD_OUTBUF_DEFAULT,
 	.require_tls = 1,
 };
 
@@ -261,6 +274,231 @@ test_dns_a(void **state)
 	assert_int_equal(ntohl(s4->sin_addr.s_addr), 0x7f000002);
 }
 
+/*
+ * Backpressure: a component writes far more than routerd reads.
+ */
+
+struct peer {
+	int	 fd;
+	char	*in;		/* what s2sd wrote to the component */
+	size_t	 inlen;
+	char	*out;		/* what the component still has to write */
+	size_t	 outlen, outoff;
+};
+
+static int	router_stanzas;	/* RF_STANZA frames routerd's end read */
+
+static void
+router_frame(struct link *l, struct frame *f, void *arg)
+{
+	if (f->hdr.type == RF_STANZA)
+		router_stanzas++;
+}
+
+static void
+peer_add(struct peer *p, const char *s)
+{
+	size_t len = strlen(s);
+
+	assert_non_null(p->out = realloc(p->out, p->outlen + len));
+	memcpy(p->out + p->outlen, s, len);
+	p->outlen += len;
+}
+
+static size_t
+count(const char *hay, size_t len, const char *needle)
+{
+	size_t n = 0, nl = strlen(needle), i;
+
+	for (i = 0; i + nl <= len; i++)
+		if (memcmp(hay + i, needle, nl) == 0)
+			n++;
+	return n;
+}
+
+/* One turn: the component writes what its socket takes and reads what
+ * s2sd sent; s2sd's loop runs once. */
+static void
+turn(struct peer *p)
+{
+	char	 buf[65536];
+	ssize_t	 n;
+
+	while (p->outoff < p->outlen && (n = write(p->fd, p->out + p->outoff,
+	    p->outlen - p->outoff)) > 0)
+		p->outoff += n;
+	while ((n = read(p->fd, buf, sizeof(buf))) > 0) {
+		assert_non_null(p->in = realloc(p->in, p->inlen + n + 1));
+		memcpy(p->in + p->inlen, buf, n);
+		p->inlen += n;
+		p->in[p->inlen] = '\0';
+	}
+	event_base_loop(daemon_base, EVLOOP_NONBLOCK);
+}
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Turns until cond() holds or `secs` pass. */
+static int
+turns_until(struct peer *p, int (*cond)(struct peer *), double secs)
+{
+	double end = now() + secs;
+
+	while (!cond(p) && now() < end) {
+		turn(p);
+		usleep(200);
+	}
+	return cond(p);
+}
+
+static int
+got_id(struct peer *p)
+{
+	return p->in != NULL && strstr(p->in, " id='") != NULL &&
+	    strchr(strstr(p->in, " id='") + 5, '\'') != NULL;
+}
+
+static int
+got_handshake(struct peer *p)
+{
+	return p->in != NULL && strstr(p->in, "<handshake/>") != NULL;
+}
+
+static int		 want_stanzas;
+
+static int
+all_accounted(struct peer *p)
+{
+	return (size_t)router_stanzas + count(p->in, p->inlen,
+	    "resource-constraint") >= (size_t)want_stanzas &&
+	    p->outoff == p->outlen;
+}
+
+/* Connect a component to s2sd's listener and pass the handshake. */
+static void
+component_connect(struct peer *p, int port)
+{
+	struct sockaddr_in	 sin = { .sin_family = AF_INET };
+	unsigned char		 md[EVP_MAX_MD_SIZE];
+	unsigned int		 mdlen;
+	char			 id[64], buf[256], hex[41];
+	const char		*s;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(port);
+	assert_true((p->fd = socket(AF_INET, SOCK_STREAM, 0)) != -1);
+	assert_int_equal(connect(p->fd, (struct sockaddr *)&sin,
+	    sizeof(sin)), 0);
+	assert_int_equal(fcntl(p->fd, F_SETFL, O_NONBLOCK), 0);
+	peer_add(p, "<stream:stream xmlns='jabber:component:accept' "
+	    "xmlns:stream='http://etherx.jabber.org/streams' "
+	    "to='bp.example'>");
+	assert_true(turns_until(p, got_id, 5));
+	s = strstr(p->in, " id='") + 5;
+	snprintf(id, sizeof(id), "%.*s", (int)(strchr(s, '\'') - s), s);
+	snprintf(buf, sizeof(buf), "%ssecret", id);
+	assert_int_equal(EVP_Digest(buf, strlen(buf), md, &mdlen, EVP_sha1(),
+	    NULL), 1);
+	sodium_bin2hex(hex, sizeof(hex), md, mdlen);
+	snprintf(buf, sizeof(buf), "<handshake>%s</handshake>", hex);
+	peer_add(p, buf);
+	assert_true(turns_until(p, got_handshake, 5));
+}
+
+/* n stanzas of about 1 KiB from the component to a remote user. */
+static void
+queue_stanzas(struct peer *p, int n, const char *tag)
+{
+	char	buf[1200], body[1001];
+	int	i;
+
+	memset(body, 'x', sizeof(body) - 1);
+	body[sizeof(body) - 1] = '\0';
+	for (i = 0; i < n; i++) {
+		snprintf(buf, sizeof(buf), "<message from='c@bp.example' "
+		    "to='u@a.test' id='%s%d'><body>%s</body></message>", tag,
+		    i, body);
+		peer_add(p, buf);
+	}
+}
+
+static void
+test_backpressure(void **state)
+{
+	struct sockaddr_in	 sin = { .sin_family = AF_INET };
+	socklen_t		 sl = sizeof(sin);
+	struct link		*router;
+	struct peer		 p = { .fd = -1 };
+	int			 sv[2], lfd;
+	const int		 n = 1500, m = 800;
+
+	assert_non_null(daemon_base = event_base_new());
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_non_null(daemon_link = link_new(daemon_base, sv[0], "routerd",
+	    NULL, NULL, NULL));
+	link_set_watermarks(daemon_link, 8 * 1024, 32 * 1024);
+	assert_non_null(router = link_new(daemon_base, sv[1], "s2sd",
+	    router_frame, NULL, NULL));
+	link_pause(router);		/* routerd is busy elsewhere */
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true((lfd = socket(AF_INET, SOCK_STREAM, 0)) != -1);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &sl), 0);
+	conn_listen("component", lfd);
+	conn_start_listeners();
+	assert_int_equal(component_add("bp.example", "secret"), 0);
+	component_connect(&p, ntohs(sin.sin_port));
+
+	/* 1.5 MB of stanzas while routerd reads nothing: s2sd stops
+	 * reading the component; its queue to routerd stays bounded */
+	queue_stanzas(&p, n, "a");
+	want_stanzas = n;
+	turns_until(&p, all_accounted, 2);
+	assert_true(flow_paused());
+	assert_true(link_queued(daemon_link) <= 4 * 32 * 1024);
+	assert_int_equal(router_stanzas, 0);
+
+	/* routerd reads again: every stanza arrives, none refused */
+	link_resume(router);
+	assert_true(turns_until(&p, all_accounted, 30));
+	assert_int_equal(router_stanzas, n);
+	assert_int_equal(count(p.in, p.inlen, "resource-constraint"), 0);
+	assert_false(flow_paused());
+
+	/* with no room to wait in s2sd, what cannot be passed on goes back
+	 * to the component as an error: each stanza is either routed or
+	 * refused, none vanishes */
+	flow_spill_max = 0;
+	link_pause(router);
+	router_stanzas = 0;
+	want_stanzas = m;
+	queue_stanzas(&p, m, "b");
+	turns_until(&p, all_accounted, 2);
+	link_resume(router);
+	assert_true(turns_until(&p, all_accounted, 30));
+	assert_true(count(p.in, p.inlen, "resource-constraint") > 0);
+	assert_int_equal((size_t)router_stanzas + count(p.in, p.inlen,
+	    "resource-constraint"), (size_t)m);
+	flow_spill_max = S2SD_MAX_SPILL;
+
+	conn_shutdown_all();
+	close(p.fd);
+	free(p.in);
+	free(p.out);
+	link_free(router);
+	link_free(daemon_link);
+	event_base_free(daemon_base);
+}
+
 int
 main(void)
 {
@@ -273,6 +511,7 @@ main(void)
 		cmocka_unit_test(test_dns_order),
 		cmocka_unit_test(test_dns_malformed),
 		cmocka_unit_test(test_dns_a),
+		cmocka_unit_test(test_backpressure),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

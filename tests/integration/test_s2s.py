@@ -22,11 +22,20 @@ resolver honours) and removes them afterwards.
   stanza either delivered or bounced.
 - A domain that does not resolve, refuses or never answers bounces
   remote-server-not-found / -timeout while other traffic flows.
+- Stalled remotes: incoming streams that stop mid-stanza are closed
+  after s2s-idle-timeout; an outgoing stream whose remote authenticated
+  and stopped reading is closed once its output has not moved for
+  s2s-idle-timeout (even while new stanzas keep coming), its stanzas
+  bounce remote-server-timeout; local users and other domains go on.
+- dialback-secret: the key a.test computes for a db:verify is the one
+  XEP-0185 derives from the configured secret, which is never logged.
 
 The log lines asserted are those docs/s2s.md lists.  Needs root (for
 /etc/hosts and port 5269).
 """
 import asyncio
+import hashlib
+import hmac
 import os
 import shutil
 import socket
@@ -71,6 +80,7 @@ certificates = "{d}/certs"
 VirtualHost "p.test"
 """
 MARK = "# rampart test_s2s"
+DB_SECRET = "test-dialback-secret-7f3a9c"
 PAYLOAD = ('<gadget xmlns="urn:example:gadget" mode="x&amp;y">'
            '<part n="1">wheel &lt;left&gt;</part></gadget>')
 
@@ -120,7 +130,8 @@ def pair(tmp_path_factory):
             # short idle time (the least the grammar allows) for
             # test_idle_streams_close
             insts.append(start(tmp, addr, name, extra="unauth-timeout 4s\n"
-                               "s2s-idle-timeout 10s\n"))
+                               "s2s-idle-timeout 10s\n"
+                               "dialback-secret \"%s\"\n" % DB_SECRET))
         for i in insts:
             for u in ("alice", "bob", "carol"):
                 i.adduser(u, PW)
@@ -155,7 +166,8 @@ def cert_pair(tmp_path_factory, pair, ca):
     """c.test and d.test, certificates from the test CA.  d.test also
     listens for direct TLS; c.test's resolver gets SRV records for d.test
     (dead xmpps target, then the direct TLS listener, then 5269) and an
-    address for sink.test (test_slow_remote_bounces)."""
+    address for sink.test (test_slow_remote_bounces); d.test's has
+    sink.test's records (test_stalled_outgoing_stream)."""
     tmp = str(tmp_path_factory.mktemp("s2s-cert"))
     insts = CertPair()
     insts.dead_port = free_port_base(1)
@@ -168,12 +180,26 @@ def cert_pair(tmp_path_factory, pair, ca):
                 "sink.test. 60 IN A 127.0.0.9\n"
                 % (insts.dead_port, insts.tls_port))
     try:
+        # short idle and setup limits for test_stalled_*
         insts.append(start(tmp, "127.0.0.4", "c.test", ca=ca,
-                           extra="rate-limit 0\n",
+                           extra="rate-limit 0\ns2s-idle-timeout 10s\n",
                            env=dict(os.environ, RAMPART_S2S_DNS_DATA=dns)))
+        # d.test's output limit is above what TCP holds (4 MB here), so
+        # that a remote that stops reading leaves stanzas in s2sd's
+        # output without reaching the limit
+        # (and sink.test answered locally, so that no query for it
+        # waits on the upstream resolver while the route's time runs)
+        dns_d = os.path.join(tmp, "dns-data-d")
+        with open(dns_d, "w") as f:
+            f.write("_xmpp-server._tcp.sink.test. 60 IN SRV 0 0 5269 "
+                    "sink.test.\n_xmpps-server._tcp.sink.test. 60 IN SRV "
+                    "0 0 0 .\nsink.test. 60 IN A 127.0.0.9\n")
         insts.append(start(tmp, "127.0.0.5", "d.test", ca=ca,
                            extra="listen server-tls on 127.0.0.5 port %d\n"
-                           % insts.tls_port))
+                           "s2s-idle-timeout 10s\nunauth-timeout 10s\n"
+                           "rate-limit 0\ns2s-max-outbuf 16M\n"
+                           % insts.tls_port,
+                           env=dict(os.environ, RAMPART_S2S_DNS_DATA=dns_d)))
         for i in insts:
             i.adduser("alice", PW)
         yield insts
@@ -680,8 +706,9 @@ class Sink(threading.Thread):
     connection and then closes its listener, so later attempts are
     refused at once."""
 
-    def __init__(self, ca, d):
+    def __init__(self, ca, d, peer="c.test"):
         super().__init__(daemon=True)
+        self.peer = peer.encode()
         self.key, self.crt = sign(ca, "sink.test", d)
         self.ls = socket.socket()
         self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -706,7 +733,8 @@ class Sink(threading.Thread):
         read_until(s, b">", 5)      # their header (ours has the id)
         s.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server'"
                   b" xmlns:stream='http://etherx.jabber.org/streams' "
-                  b"version='1.0' id='sink1' from='sink.test' to='c.test'>"
+                  b"version='1.0' id='sink1' from='sink.test' to='" +
+                  self.peer + b"'>"
                   b"<stream:features>" + body + b"</stream:features>")
 
     def serve(self):
@@ -801,3 +829,249 @@ def test_slow_remote_bounces(cert_pair, ca, tmp_path):
     # the output limit held: far less than the 12 MB sent reached the
     # socket before the stream was closed
     assert len(sink.received) < 8 * 1024 * 1024, len(sink.received)
+
+
+def test_dialback_secret(pair):
+    """a.test answers a db:verify (it is the authoritative server) from
+    the configured dialback-secret: XEP-0185's key is valid, another is
+    not; the secret appears in no log."""
+    a, b = pair
+    s = socket.create_connection(("127.0.0.2", 5269), timeout=5)
+    try:
+        s.sendall((HEADER % ("b.test", "a.test")).encode())
+        assert b"starttls" in read_until(s, b"</stream:features>")
+        s.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        assert b"proceed" in read_until(s, b"proceed")
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        s = ctx.wrap_socket(s, server_hostname="a.test")
+        s.sendall((HEADER % ("b.test", "a.test")).encode())
+        read_until(s, b"</stream:features>")
+        key = hmac.new(hashlib.sha256(DB_SECRET.encode()).digest(),
+                       b"b.test a.test stream-x1", hashlib.sha256).hexdigest()
+        for sid, k, want in (("stream-x1", key, b"type='valid'"),
+                             ("stream-x2", key, b"type='invalid'")):
+            s.sendall(("<db:verify from='b.test' to='a.test' id='%s'>%s"
+                       "</db:verify>" % (sid, k)).encode())
+            got = read_until(s, b"/>")
+            assert b"db:verify" in got and want in got, got
+            assert ("id='%s'" % sid).encode() in got, got
+    finally:
+        s.close()
+    for i in (a, b):
+        assert DB_SECRET not in i.log()
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def wait_closed(s, t0, limit):
+    """(seconds from t0 until the server closed s, what it wrote), or
+    (None, ...) if it was still open limit seconds after t0."""
+    data = b""
+    s.settimeout(0.5)
+    while time.time() - t0 < limit:
+        try:
+            d = s.recv(65536)
+        except socket.timeout:
+            continue
+        except (ssl.SSLError, OSError):
+            return time.time() - t0, data
+        if not d:
+            return time.time() - t0, data
+        data += d
+    return None, data
+
+
+STALLED = 20            # incoming streams that stop mid-stanza
+HALF = (b"<message from='bob@b.test/x' to='alice@d.test' type='chat'>"
+        b"<body>" + b"x" * 200000)     # most of max-stanza-size (256K)
+
+
+def stalled_in(d, port, ca, cert):
+    """A direct TLS peer, authenticated by EXTERNAL as b.test, that sends
+    a stream header and half a stanza, then nothing."""
+    s = tls_peer(d, port, ca, cert=cert)
+    s.sendall((HEADER % ("b.test", "d.test")).encode())
+    read_until(s, b"</stream:features>")
+    s.sendall(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "
+              b"mechanism='EXTERNAL'>Yi50ZXN0</auth>")     # b.test
+    assert b"<success" in read_until(s, b"success")
+    s.sendall((HEADER % ("b.test", "d.test")).encode())
+    read_until(s, b"</stream:features>")
+    s.sendall(HALF)
+    return s
+
+
+async def exchange(x, y, y2, tag):
+    """Messages from x to y (another server), back, and from y to y2
+    (y's server)."""
+    for src, dst, what in ((x, y, "there "), (y, x, "back "),
+                           (y, y2, "local ")):
+        src.send_message(mto=str(dst.boundjid), mbody=what + tag)
+        assert (await dst.next_message(timeout=15))["body"] == what + tag
+
+
+def test_stalled_incoming_streams(cert_pair, ca, tmp_path):
+    """d.test (s2s-idle-timeout 10s, unauth-timeout 10s): STALLED
+    authenticated streams each stop in the middle of a 200 KB stanza,
+    and one unauthenticated stream stops after its header and half a
+    stanza.  All are closed within the limits (plus the 5 s grace after
+    our closing tag), s2sd's memory is bounded by what they sent, and
+    c.test's and d.test's users keep talking meanwhile."""
+    c, d = cert_pair
+    cert = sign(ca, "b.test", str(tmp_path))
+    pid = d.pid_of("s2sd")
+    rss0 = rss_kib(pid)
+    idled0 = d.log().count("d.test <- b.test: idle for 10s, closing")
+    socks = []
+    try:
+        plain = socket.create_connection(("127.0.0.5", 5269), timeout=5)
+        socks.append(plain)
+        plain.sendall((HEADER % ("b.test", "d.test")).encode() +
+                      b"<message from='eve@b.test' to='alice@d.test'><bo")
+        starts = [time.time()]
+        for _ in range(STALLED):
+            socks.append(stalled_in(d, cert_pair.tls_port, ca, cert))
+            starts.append(time.time())
+        time.sleep(1)
+        rss1 = rss_kib(pid)
+
+        async def go():
+            cc = await login(c, "alice", "stall")
+            cd = await login(d, "alice", "stall")
+            cd2 = await login(d, "alice", "stall2")
+            try:
+                await exchange(cc, cd, cd2, "during")
+            finally:
+                for x in (cc, cd, cd2):
+                    await x.close()
+        xu.run(go(), timeout=60)
+        closed = [wait_closed(x, t, 40) for x, t in zip(socks, starts)]
+        rss2 = rss_kib(pid)
+    finally:
+        for x in socks:
+            x.close()
+    print("\nd.test s2sd RSS: %d KiB before, %d KiB with %d stalled "
+          "streams of 200 KB (%.0f KiB each), %d KiB after they closed; "
+          "closed after %s s" % (rss0, rss1, STALLED, (rss1 - rss0) /
+                                 STALLED, rss2,
+                                 sorted(round(t, 1) for t, _ in closed
+                                        if t is not None)))
+    assert all(t is not None for t, _ in closed), closed
+    t_plain, data = closed[0]
+    assert b"connection-timeout" in data, data
+    for t, data in closed[1:]:
+        assert b"</stream:stream>" in data, data
+    # 10 s idle + 5 s grace after our closing tag, and slack for the
+    # sanitizer build on a loaded machine
+    assert max(t for t, _ in closed) < 10 + 5 + 10, closed
+    assert d.log().count("d.test <- b.test: idle for 10s, closing") >= \
+        idled0 + STALLED
+    # what s2sd holds for a stalled stream is about what the peer sent
+    # (bounded by max-stanza-size) and its TLS state; a sanitizer build
+    # keeps freed blocks in quarantine for a while, so it gets more
+    with open("/proc/%d/maps" % pid) as f:
+        factor = 4 if "libasan" in f.read() else 1
+    assert rss1 - rss0 < STALLED * 1024 * factor, (rss0, rss1)
+    assert d.pid_of("s2sd") == pid      # not restarted
+
+
+def test_stalled_outgoing_stream(cert_pair, ca, tmp_path):
+    """d.test (s2s-idle-timeout 10s, s2s-max-outbuf 16M) to sink.test,
+    which authenticates and stops reading: 8 MB of stanzas fill TCP's
+    buffers and the rest waits in s2sd's output, under the limit; one
+    small stanza every 2 s keeps the stream from ever being idle.  The
+    stream is still closed once its output has not moved for 10 s; what
+    it had not written bounces remote-server-timeout, the rest reached
+    the remote; c.test and d.test's users are unaffected."""
+    c, d = cert_pair
+    sink = Sink(ca, str(tmp_path), peer="d.test")
+    sink.start()
+    pid = d.pid_of("s2sd")
+    sent = []
+
+    def send(cl, mid, text):
+        m = cl.make_message(mto="u@sink.test", mbody=text)
+        m["id"] = mid
+        m.send()
+        sent.append(mid)
+
+    async def bounce(cl, bounced, t0, timeout):
+        e = await cl.next_message(timeout=timeout)
+        assert e["type"] == "error", str(e)
+        bounced[e["id"]] = (xu.stanza_error_condition(e.xml)[1],
+                            time.time() - t0)
+
+    async def go():
+        dd = await login(d, "alice", "stall-out")
+        cc = await login(c, "alice", "stall-out")
+        dx = await login(d, "alice", "stall-x")
+        dx2 = await login(d, "alice", "stall-x2")
+        try:
+            send(dd, "first", "first")
+            assert await asyncio.get_running_loop().run_in_executor(
+                None, sink.authed.wait, 20), d.log()[-3000:]
+            assert sink.error is None, sink.error
+            rss0 = rss_kib(pid)
+            for i in range(100):
+                send(dd, "s%d" % i, "y" * 80000)
+                if i % 10 == 9:
+                    await asyncio.sleep(0.05)
+            t0 = time.time()
+            bounced, k, rss1 = {}, 0, 0
+            while time.time() - t0 < 40 and not bounced:
+                try:
+                    await bounce(dd, bounced, t0, 2)
+                except asyncio.TimeoutError:
+                    send(dd, "k%d" % k, "keep")
+                    k += 1
+                    rss1 = max(rss1, rss_kib(pid))
+                    if k == 2:      # others go on meanwhile
+                        await exchange(cc, dx, dx2, "stall-out")
+            while True:
+                try:
+                    await bounce(dd, bounced, t0, 5)
+                except asyncio.TimeoutError:
+                    break
+            await exchange(cc, dx, dx2, "after")
+            return bounced, rss0, rss1
+        finally:
+            for x in (dd, cc, dx, dx2):
+                await x.close()
+    try:
+        bounced, rss0, rss1 = xu.run(go(), timeout=150)
+    finally:
+        sink.drain.set()
+        sink.join(30)
+    print("\nd.test s2sd RSS: %d KiB before, at most %d KiB while the "
+          "stream was stalled; %d of %d stanzas bounced, the first after "
+          "%.1f s; the remote had read %d bytes"
+          % (rss0, rss1, len(bounced), len(sent),
+             min(t for _, t in bounced.values()) if bounced else -1,
+             len(sink.received)))
+    log = d.log()
+    assert "d.test -> sink.test: output stalled for 10s" in log, log[-3000:]
+    delivered = {x.decode() for x in re.findall(
+        rb"<message[^>]* id=['\"]([a-z]+\d*)['\"][^>]*>"
+        rb"(?:(?!</message>).)*</message>", sink.received, re.S)}
+    assert not (delivered & set(bounced)), delivered & set(bounced)
+    assert delivered | set(bounced) == set(sent), (
+        sorted(set(sent) - delivered - set(bounced)), len(delivered))
+    # what the closed stream held bounced remote-server-timeout; a
+    # stanza sent after it closed finds sink.test refusing
+    assert any(cond == "remote-server-timeout"
+               for cond, _ in bounced.values()), bounced
+    for i, (cond, _) in bounced.items():
+        assert cond in ("remote-server-timeout",
+                        "remote-server-not-found"), (i, cond)
+    # closed 10 s after its output stopped moving (plus slack), though
+    # never idle
+    assert min(t for _, t in bounced.values()) < 10 + 10, bounced
+    assert d.pid_of("s2sd") == pid

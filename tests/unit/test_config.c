@@ -507,6 +507,36 @@ test_values_in_struct(void **state)
 	conf_free(c);
 }
 
+/* dialback-secret: kept, never printed, refused in a file others can
+ * read (like a component secret). */
+static void
+test_dialback_secret(void **state)
+{
+	struct conf	*c;
+	char		*errs, *out, *want;
+	const char	*path;
+
+	c = parse_text("dialback-secret \"k3y-of-the-domain\"\n", &errs);
+	assert_string_equal(errs, "");
+	assert_non_null(c);
+	assert_string_equal(c->dialback_secret, "k3y-of-the-domain");
+	out = print_conf(c, 1);
+	assert_null(strstr(out, "k3y-of-the-domain"));
+	assert_non_null(strstr(out, "\ndialback-secret \"(hidden)\"\n"));
+	free(out);
+	free(errs);
+	conf_free(c);
+
+	path = put_file("public.conf", "dialback-secret \"k3y\"\n", 0644);
+	c = parse_capture(path, &errs);
+	assert_null(c);
+	assert_int_not_equal(asprintf(&want, "%s:1: dialback-secret in %s, "
+	    "which others can read (chmod o-r)\n", path, path), -1);
+	assert_string_equal(errs, want);
+	free(want);
+	free(errs);
+}
+
 /* A conf_parse() after a failed one starts clean (reload). */
 static void
 test_reparse(void **state)
@@ -676,7 +706,9 @@ regenerate(const char *mode, const char *path)
 /*
  * conf_parse() refuses files that group or others may write, and git
  * keeps no mode but the x bit: a checkout made under umask 002 would
- * fail every golden test.  Take the write bits back as an admin would.
+ * fail every golden test.  Take the write bits back as an admin would,
+ * and the read bit of others from the golden files, some of which hold
+ * secrets (refused in a file others can read).
  */
 static void
 fix_modes(void)
@@ -693,6 +725,10 @@ fix_modes(void)
 			continue;
 		for (j = 0; j < g.gl_pathc; j++)
 			if (stat(g.gl_pathv[j], &st) == 0 &&
+			    (st.st_mode & (S_IWGRP | S_IWOTH | S_IROTH)) &&
+			    i == 0)
+				chmod(g.gl_pathv[j], st.st_mode & 0750);
+			else if (stat(g.gl_pathv[j], &st) == 0 &&
 			    (st.st_mode & (S_IWGRP | S_IWOTH)))
 				chmod(g.gl_pathv[j],
 				    st.st_mode & 0755 & ~(S_IWGRP | S_IWOTH));
@@ -716,6 +752,7 @@ main(int argc, char *argv[])
 		cmocka_unit_test(test_errors_continue),
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_values_in_struct),
+		cmocka_unit_test(test_dialback_secret),
 		cmocka_unit_test(test_reparse),
 		cmocka_unit_test(test_default_config),
 	};

@@ -1,7 +1,8 @@
 /*
  * test_link.c - links over real socketpairs: batched delivery in order,
- * fd passing, the bounded queue, backpressure, and a peer that sends a
- * broken header or a 4 GiB length being cut off.
+ * fd passing, the bounded queue, backpressure (between links, and the
+ * drain callback for producers that are not links), and a peer that
+ * sends a broken header or a 4 GiB length being cut off.
  */
 #include <sys/socket.h>
 
@@ -209,6 +210,48 @@ test_backpressure(void **state)
 	event_base_free(base);
 }
 
+static int	drained_at = -1;	/* queued bytes when the callback ran */
+static struct link *drained_link;
+
+static void
+on_drained(void *arg)
+{
+	drained_at = (int)link_queued(drained_link);
+	event_base_loopbreak(arg);
+}
+
+/* link_on_drain: called once, when the queue is back at its low mark. */
+static void
+test_drain_callback(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct sink	 sa = { 0 }, sb = { 0 };
+	struct link	*a, *b;
+	char		 body[4096];
+	int		 i;
+
+	pair(base, &sa, &sb, &a, &b);
+	link_set_watermarks(a, 8192, 16384);
+	memset(body, 'x', sizeof(body));
+	for (i = 0; i < 10; i++)
+		link_send(a, fout_stanza(RK_MESSAGE, RS_CHAT, "a@b", "c@d",
+		    body, sizeof(body)));
+	assert_true(link_over_hiwat(a));
+	drained_link = a;
+	link_on_drain(a, on_drained, base);
+	event_base_dispatch(base);
+	assert_true(drained_at >= 0 && drained_at <= 8192);
+	/* one-shot; an already drained link calls back on the next turn */
+	drained_at = -1;
+	link_on_drain(a, on_drained, base);
+	assert_int_equal(drained_at, -1);
+	event_base_dispatch(base);
+	assert_int_equal(drained_at, 0);
+	link_free(a);
+	link_free(b);
+	event_base_free(base);
+}
+
 static void
 test_huge_length_closes(void **state)
 {
@@ -241,6 +284,7 @@ main(void)
 		cmocka_unit_test(test_fd_refused_when_not_allowed),
 		cmocka_unit_test(test_bounded_queue),
 		cmocka_unit_test(test_backpressure),
+		cmocka_unit_test(test_drain_callback),
 		cmocka_unit_test(test_huge_length_closes),
 	};
 
