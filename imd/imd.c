@@ -41,6 +41,7 @@ struct imd_conf imd_conf = {
 	.offline_quota = 1000,
 	.roster_max = 1000,
 	.archive_max_page = 50,
+	.presence_rate = 10,
 };
 struct store	*imd_store;
 
@@ -177,6 +178,10 @@ imd_configure(const char *key, int argc, const char **argv)
 		if (daemon_conf_u64(argv[0], &v) == -1)
 			return -1;
 		imd_conf.archive_retention = v;
+	} else if (strcmp(key, "presence-rate") == 0) {
+		if (conf_num(argv[0], 1000, &v) == -1)
+			return -1;
+		imd_conf.presence_rate = (unsigned)v;
 	} else if (strcmp(key, "archive-max-page") == 0) {
 		if (conf_num(argv[0], 100000, &v) == -1 || v == 0)
 			return -1;

@@ -68,6 +68,7 @@ struct imd_conf {
 	unsigned	 roster_max;		/* items per account */
 	unsigned long long archive_retention;	/* s, 0 = forever */
 	unsigned	 archive_max_page;	/* MAM page size cap */
+	unsigned	 presence_rate;		/* broadcasts/s/resource, 0 = any */
 	char		 groups_file[4096];	/* shared groups, "" = none */
 };
 extern struct imd_conf imd_conf;
@@ -112,6 +113,7 @@ struct imd_res {
 	struct xnode	*presence;	/* last broadcast presence, or NULL */
 	char		**directed;	/* JIDs it sent directed presence to */
 	size_t		 ndirected;
+	struct imd_rate	*rate;		/* imd_presence_rate.c, or NULL */
 };
 /* The resources of a local bare JID (NULL if none). */
 struct imd_res *imd_res_list(const char *bare);
@@ -124,6 +126,12 @@ void	imd_presence_outbound(struct imd_stanza *);
 void	imd_presence_inbound(struct imd_stanza *);
 /* The session ended without unavailable presence: broadcast it for them. */
 void	imd_presence_gone(struct imd_res *);
+/* Broadcast an available presence that was held by the rate limit. */
+void	imd_presence_available(struct imd_res *, struct xnode *);
+/* imd_presence_rate.c: at most presence-rate broadcasts/s per resource. */
+int	imd_presence_rate_hold(struct imd_res *, const struct xnode *);
+void	imd_presence_rate_cancel(struct imd_res *);
+void	imd_presence_rate_free(struct imd_res *);
 
 /* imd_roster.c: RFC 6121 2 and 3 (roster, subscriptions, versioning). */
 struct imd_item {

@@ -337,6 +337,7 @@ broadcast_unavailable(struct imd_res *res, const char *owner, struct xnode *x)
 	char		*text = NULL;
 	size_t		 i;
 
+	imd_presence_rate_cancel(res);	/* a held update is superseded */
 	if (res->presence == NULL && !res->available)
 		return;		/* nobody saw it available */
 	res->available = 0;
@@ -356,6 +357,16 @@ broadcast_unavailable(struct imd_res *res, const char *owner, struct xnode *x)
 		text = xnode_text(st);
 	imd_last_set(owner, text != NULL ? text : "");
 	free(text);
+}
+
+/* An available broadcast that imd_presence_rate.c held, now due. */
+void
+imd_presence_available(struct imd_res *res, struct xnode *x)
+{
+	char	owner[JID_MAX + 1];
+
+	if (imd_bare(res->full, owner, sizeof(owner)) == 0)
+		broadcast_available(res, owner, x);
 }
 
 void
@@ -406,7 +417,7 @@ imd_presence_outbound(struct imd_stanza *s)
 	broadcast = (s->f->hdr.flags & RFF_BROADCAST) ||
 	    (xnode_attr(s->x, "to") == NULL && strcmp(s->to_s, owner) == 0);
 	if (broadcast) {
-		if (st == RS_AVAILABLE)
+		if (st == RS_AVAILABLE && !imd_presence_rate_hold(res, s->x))
 			broadcast_available(res, owner, s->x);
 		else if (st == RS_UNAVAILABLE)
 			broadcast_unavailable(res, owner, s->x);

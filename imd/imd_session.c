@@ -122,6 +122,7 @@ static void
 res_free(struct imd_res *r)
 {
 	imd_res_directed_clear(r);
+	imd_presence_rate_free(r);
 	xnode_free(r->presence);
 	free(r);
 }

@@ -93,6 +93,9 @@ const struct conf_option conf_options[] = {
 	    "pubsub and PEP nodes pepd holds in all" },
 	{ "pep-max-nodes-per-owner", OPT_NUMBER, "100", PEPD, NULL, 1, 10000000,
 	    "pubsub or PEP nodes one account may own" },
+	{ "presence-rate", OPT_NUMBER, "10", IMD, NULL, 0, 1000,
+	    "available presence broadcasts per second per resource; more "
+	    "are merged into the latest (0 = unlimited)" },
 	{ "rate-limit", OPT_SIZE, "64K", C2SD, NULL, 0, 1 * G,
 	    "bytes per second a client may send (0 = unlimited)" },
 	{ "require-tls", OPT_BOOL, "yes", C2SD, NULL, 0, 1,

@@ -12,7 +12,9 @@ in docs/security.md:
 - a client that never reads while another floods it: closed after
   out-queue-max/out-queue-grace, and every message is accounted for
   (read by it before the close, bounced to the sender, or stored offline);
-- a client flooding stanzas is slowed by rate-limit, not its neighbours.
+- a client flooding stanzas is slowed by rate-limit, not its neighbours;
+- a presence storm (hundreds of status changes a second) reaches the
+  client's contacts at presence-rate, ending with the latest state.
 """
 import asyncio
 import resource
@@ -66,8 +68,11 @@ def inst(tmp_path_factory):
     i = start_instance(tmp_path_factory.mktemp("exhaust"), extra_conf=(
         "max-connections 12000\nunauth-per-ip %d\nunauth-timeout 60s\n"
         "out-queue-max 64K\nout-queue-grace 2s\nrate-limit 0\n"
+        "group \"Storm\" {\n member \"stormer@localhost\"\n"
+        " member \"watcher@localhost\"\n}\n"
         % (PER_ADDR + 6)))
-    for u in ("alice", "bob", "mallory", "mallory2", "flooder"):
+    for u in ("alice", "bob", "mallory", "mallory2", "flooder", "stormer",
+              "watcher"):
         i.adduser(u, PW)
     yield i
     assert i.stop(), "processes were left behind at stop"
@@ -365,3 +370,46 @@ def test_stanza_flood_is_rate_limited_not_the_neighbours(limited):
             await b.close()
     xu.run(go(), timeout=120)
     assert inst.pid_of("c2sd") == c2sd, "c2sd was restarted"
+
+
+STORM = 500
+
+
+def test_presence_storm_reaches_contacts_at_presence_rate(inst):
+    """stormer (in a shared group with watcher, so they see each other's
+    presence) sends 500 status changes at once, unthrottled by bytes
+    (rate-limit 0 here).  watcher gets a burst of presence-rate (10), then
+    at most ten a second, each the latest held one, and the last it gets
+    is the final status; the honest pair keeps talking and imd stays
+    small."""
+    imd = inst.pid_of("imd")
+
+    async def t():
+        a, b = await honest_pair(inst)
+        w = await xu.login(inst, "watcher", PW)
+        seen = []
+        w.add_event_handler("presence_available", lambda p: seen.append(
+            p["status"]) if p["from"].bare == inst.jid("stormer") else None)
+        s = await xu.login(inst, "stormer", PW)
+        await asyncio.sleep(0.5)
+        seen.clear()
+        before = rss_kib(imd)
+        t0 = time.monotonic()
+        s.send_raw("".join("<presence><status>s%d</status></presence>" % i
+                           for i in range(STORM - 1)) +
+                   "<presence><status>final</status></presence>")
+        lat = await still_talk(a, b)
+        await asyncio.sleep(2.5)
+        took = time.monotonic() - t0
+        after = rss_kib(imd)
+        print("\npresence storm: %d sent, %d broadcast in %.1f s; imd RSS "
+              "%d -> %d KiB; honest message took %.0f ms"
+              % (STORM, len(seen), took, before, after, lat * 1000))
+        assert seen and seen[-1] == "final", seen[-5:]
+        assert 10 <= len(seen) <= 10 + int(took * 10) + 2, len(seen)
+        assert lat < 2.0 * sanitized(imd)
+        assert_grew_less(imd, before, after, 2048)
+        for c in (a, b, w, s):
+            await c.close()
+    xu.run(t(), timeout=60)
+    assert inst.pid_of("imd") == imd, "imd was restarted"
