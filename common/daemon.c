@@ -163,6 +163,21 @@ go_ready(void)
 	log_debug("ready");
 }
 
+/*
+ * Test-only: a compromised daemon writes a header that claims a 4 GiB
+ * frame straight onto its link, past link.c's own checks; routerd must
+ * close the link and kill only this daemon (docs/frames.md, rule 1).
+ */
+static void
+huge_frame(void)
+{
+	uint8_t	hdr[32] = { 0xff, 0xff, 0xff, 0xff, RF_STANZA & 0xff,
+		    RF_STANZA >> 8 };
+
+	link_flush_now(daemon_link);
+	(void)!write(link_fd(daemon_link), hdr, sizeof(hdr));
+}
+
 /* Test-only proof that the sandbox holds (enabled by routerd for tests). */
 static void
 on_debug(struct frame *f)
@@ -181,6 +196,9 @@ on_debug(struct frame *f)
 		    fd == -1 ? strerror(errno) : "opened");
 		if (fd != -1)
 			close(fd);
+	} else if (strcmp(action, "hugeframe") == 0) {
+		huge_frame();
+		return;
 	} else if (strcmp(action, "syscall") == 0) {
 		/* mount(2) is in no daemon's allowlist: seccomp kills us. */
 		syscall(SYS_mount, "none", "/", "tmpfs", 0, NULL);

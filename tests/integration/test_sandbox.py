@@ -233,6 +233,29 @@ def test_forbidden_syscall_kills_and_restarts(instance):
     assert proc_status(new)["Seccomp"] == "2"
 
 
+def test_child_frame_of_4gib_kills_only_that_child(instance):
+    """A compromised pepd writes a frame header claiming 4 GiB onto its
+    link: routerd closes that link, kills pepd and restarts it; routerd
+    and every other daemon keep running."""
+    st = instance.status()
+    old = st["pepd"]["pid"]
+    others = {d: st[d]["pid"] for d in st if d != "pepd" and st[d]["pid"]}
+    routerd = instance.pid
+    s = control(instance)
+    try:
+        s.sendall(frame(RF_DEBUG, "pepd", "hugeframe"))
+        wait_log(instance, r"pepd link closed \(length above max-frame-size\); "
+                 r"killing it", 3.0)
+    finally:
+        s.close()
+    new = instance.wait_ready("pepd", timeout=5.0, not_pid=old)
+    assert new != old
+    os.kill(routerd, 0)
+    after = instance.status()
+    assert {d: after[d]["pid"] for d in others} == others
+    assert proc_status(new)["Seccomp"] == "2"
+
+
 # --- the control socket -----------------------------------------------------
 
 def test_control_socket_file_is_private(instance):
