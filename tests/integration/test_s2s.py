@@ -863,12 +863,7 @@ def test_dialback_secret(pair):
         assert DB_SECRET not in i.log()
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for %d" % pid)
+rss_kib = xu.rss_kib
 
 
 def wait_closed(s, t0, limit):
@@ -977,8 +972,7 @@ def test_stalled_incoming_streams(cert_pair, ca, tmp_path):
     # what s2sd holds for a stalled stream is about what the peer sent
     # (bounded by max-stanza-size) and its TLS state; a sanitizer build
     # keeps freed blocks in quarantine for a while, so it gets more
-    with open("/proc/%d/maps" % pid) as f:
-        factor = 4 if "libasan" in f.read() else 1
+    factor = xu.asan_factor(pid)
     assert rss1 - rss0 < STALLED * 1024 * factor, (rss0, rss1)
     assert d.pid_of("s2sd") == pid      # not restarted
 

@@ -39,6 +39,24 @@ NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"
 NS_CLIENT = "jabber:client"
 
 
+def rss_kib(pid):
+    """A process's resident set size in KiB (/proc/PID/status VmRSS)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def asan_factor(pid):
+    """4 when the process runs with AddressSanitizer, else 1.  ASan pads
+    every allocation and keeps freed memory in quarantine, so memory and
+    timing bounds are that much looser there; tests/run repeats the
+    resource tests on a plain build, where the tight bounds hold."""
+    with open("/proc/%d/maps" % pid) as f:
+        return 4 if "libasan" in f.read() else 1
+
+
 def q(ns, name):
     return "{%s}%s" % (ns, name)
 
