@@ -403,3 +403,51 @@ def test_pep_contacts_notified_by_caps(inst):
         for c in (owner, view, plain, late):
             await c.close()
     xu.run(t(), timeout=60.0)
+
+
+def test_new_viewer_gets_last_item_on_approval(inst):
+    """A viewer that subscribes to an account after it published gets the
+    last item as soon as the account approves (or had pre-approved), with
+    no further presence of its own (XEP-0163 4.3.2, docs/pep.md
+    "Contacts"): imd tells pepd that the requester's online resources
+    are now contacts of the approver."""
+    for u in ("aown", "aview", "apre"):
+        inst.adduser(u, PW)
+
+    async def t():
+        owner = await pep_login(inst, "aown")
+        payload = xu.ET.fromstring("<tune xmlns='%s'><artist>Can</artist>"
+                                   "</tune>" % NS_TUNE)
+        await owner["xep_0060"].publish(None, TUNE, id="a1", payload=payload)
+        view = await pep_login(inst, "aview", notify=(TUNE,))
+        pre = await pep_login(inst, "apre", notify=(TUNE,))
+        await asyncio.sleep(0.5)
+        # approval of a request
+        view.send_presence(pto=inst.jid("aown"), ptype="subscribe")
+        await owner.presence(inst.jid("aview"), "subscribe")
+        owner.send_presence(pto=inst.jid("aview"), ptype="subscribed")
+        await view.presence(inst.jid("aown"), "subscribed")
+        m, it = await tune_events(view)
+        assert str(m["from"]) == inst.jid("aown") and it.get("id") == "a1"
+        # pre-approval (RFC 6121 3.4): the request is approved at once
+        owner.send_presence(pto=inst.jid("apre"), ptype="subscribed")
+        await asyncio.sleep(0.3)
+        pre.send_presence(pto=inst.jid("aown"), ptype="subscribe")
+        await pre.presence(inst.jid("aown"), "subscribed")
+        m, it = await tune_events(pre)
+        assert str(m["from"]) == inst.jid("aown") and it.get("id") == "a1"
+        # once only: no second copy of the last item
+        await view.no_message(0.7)
+        # the viewer cancels its subscription (RFC 6121 3.3): it is no
+        # longer a contact, so the next item reaches only the other one
+        view.send_presence(pto=inst.jid("aown"), ptype="unsubscribe")
+        await owner.presence(inst.jid("aview"), "unsubscribe")
+        payload = xu.ET.fromstring("<tune xmlns='%s'><artist>Neu</artist>"
+                                   "</tune>" % NS_TUNE)
+        await owner["xep_0060"].publish(None, TUNE, id="a2", payload=payload)
+        m, it = await tune_events(pre)
+        assert it.get("id") == "a2"
+        await view.no_message(0.7)
+        for c in (owner, view, pre):
+            await c.close()
+    xu.run(t(), timeout=60.0)
