@@ -177,6 +177,12 @@ imd_configure(const char *key, int argc, const char **argv)
 		if (daemon_conf_u64(argv[0], &v) == -1)
 			return -1;
 		imd_conf.archive_retention = v;
+	} else if (strcmp(key, "pep") == 0) {
+		/* routerd: pepd is enabled, so an account's disco#info
+		 * names the PEP service (docs/pep.md, "Service discovery") */
+		if (conf_num(argv[0], 1, &v) == -1)
+			return -1;
+		imd_conf.pep = (int)v;
 	} else if (strcmp(key, "archive-max-page") == 0) {
 		if (conf_num(argv[0], 100000, &v) == -1 || v == 0)
 			return -1;

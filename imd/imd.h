@@ -69,6 +69,7 @@ struct imd_conf {
 	unsigned long long archive_retention;	/* s, 0 = forever */
 	unsigned	 archive_max_page;	/* MAM page size cap */
 	char		 groups_file[4096];	/* shared groups, "" = none */
+	int		 pep;			/* pepd serves PEP on accounts */
 };
 extern struct imd_conf imd_conf;
 extern struct store *imd_store;

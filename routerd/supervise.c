@@ -411,6 +411,15 @@ send_groups(struct child *ch)
 			send_kv(ch->link, "group-member", g->name, g->members[i]);
 }
 
+/* imd learns whether pepd serves PEP, for an account's disco#info
+ * (XEP-0163: identity pubsub/pep and pepd's features). */
+static void
+send_services(struct child *ch)
+{
+	if (ch->id == D_IMD)
+		send_num(ch->link, "pep", rd.conf->daemons[D_PEPD].enabled);
+}
+
 /* s2sd learns the components and their secrets (XEP-0114) and the extra
  * trust anchors for server certificates. */
 static void
@@ -487,6 +496,7 @@ send_config(struct child *ch)
 	}
 	send_hosts(ch);
 	send_groups(ch);
+	send_services(ch);
 	send_components(ch);
 	send_listeners(ch);
 	link_send(ch->link, fout_new(RF_CONFIG_END, NULL, NULL));

@@ -429,6 +429,14 @@ def test_new_viewer_gets_last_item_on_approval(inst):
         await view.presence(inst.jid("aown"), "subscribed")
         m, it = await tune_events(view)
         assert str(m["from"]) == inst.jid("aown") and it.get("id") == "a1"
+        # and may ask for the items itself (XEP-0060 6.5.7), which the
+        # one not yet subscribed may not (access model presence)
+        get = "<pubsub xmlns='%s'><items node='%s'/></pubsub>" % (PS, TUNE)
+        r = ok(await xu.iq(view, inst.jid("aown"), get))
+        its = r.xml.find(q(PS, "pubsub")).find(q(PS, "items"))
+        assert [i.get("id") for i in its] == ["a1"]
+        r = await xu.iq(pre, inst.jid("aown"), get)
+        assert err(r) == ("not-authorized", "presence-subscription-required")
         # pre-approval (RFC 6121 3.4): the request is approved at once
         owner.send_presence(pto=inst.jid("apre"), ptype="subscribed")
         await asyncio.sleep(0.3)
@@ -449,5 +457,69 @@ def test_new_viewer_gets_last_item_on_approval(inst):
         assert it.get("id") == "a2"
         await view.no_message(0.7)
         for c in (owner, view, pre):
+            await c.close()
+    xu.run(t(), timeout=60.0)
+
+
+def test_pep_service_discovery(inst):
+    """XEP-0163 / XEP-0060 5.2-5.5 on an account's bare JID, with
+    slixmpp's xep_0030: disco#info keeps the account identity and adds
+    pubsub/pep; disco#items lists the nodes the requester may read,
+    with or without a node."""
+    from slixmpp.exceptions import IqError
+    from test_imd_core import befriend
+    for u in ("down", "dfriend", "dstranger"):
+        inst.adduser(u, PW)
+
+    async def t():
+        owner = await pep_login(inst, "down")
+        friend = await pep_login(inst, "dfriend")
+        stranger = await pep_login(inst, "dstranger")
+        await befriend(inst, owner, friend)
+        bare = inst.jid("down")
+        payload = xu.ET.fromstring("<tune xmlns='%s'><artist>Low</artist>"
+                                   "</tune>" % NS_TUNE)
+        await owner["xep_0060"].publish(None, TUNE, id="d1", payload=payload)
+        for node, model in (("urn:test:open", "open"),
+                            ("urn:test:secret", "whitelist")):
+            ok(await xu.iq(owner, bare, (
+                "<pubsub xmlns='%s'><publish node='%s'><item id='x'>"
+                "<entry xmlns='urn:test'>v</entry></item></publish>"
+                "<publish-options>%s</publish-options></pubsub>") % (
+                PS, node, form({"pubsub#access_model": model},
+                               form_type=PS + "#publish-options")), "set"))
+        d = "xep_0030"
+        info = (await stranger[d].get_info(jid=bare))["disco_info"]
+        idents = {(i[0], i[1]) for i in info["identities"]}
+        assert {("account", "registered"), ("pubsub", "pep")} <= idents
+        assert PS + "#publish-options" in info["features"]
+        assert DISCO_INFO in info["features"]
+
+        async def nodes(c, node=None):
+            r = await c[d].get_items(jid=bare, node=node)
+            return {(str(j), n, name) for j, n, name in r["disco_items"]["items"]}
+        everything = {(bare, TUNE, None), (bare, "urn:test:open", None),
+                      (bare, "urn:test:secret", None)}
+        assert await nodes(owner) == everything
+        assert await nodes(friend) == everything - {(bare, "urn:test:secret", None)}
+        assert await nodes(stranger) == {(bare, "urn:test:open", None)}
+        # a node's items (5.5): names are item ids
+        assert await nodes(friend, TUNE) == {(bare, None, "d1")}
+        # a node (5.3): a leaf, with its meta-data, for who may read it
+        info = (await friend[d].get_info(jid=bare, node=TUNE))["disco_info"]
+        assert ("pubsub", "leaf") in {(i[0], i[1]) for i in info["identities"]}
+        for c, node in ((stranger, TUNE), (friend, "urn:test:secret"),
+                        (stranger, "nosuch")):
+            with pytest.raises(IqError) as e:
+                await c[d].get_info(jid=bare, node=node)
+            assert e.value.condition == "item-not-found"
+            with pytest.raises(IqError) as e:
+                await c[d].get_items(jid=bare, node=node)
+            assert e.value.condition == "item-not-found"
+        # the account asks itself with no 'to' (RFC 6120 10.3.3)
+        r = ok(await xu.iq(owner, None, "<query xmlns='%s'/>" % DISCO_ITEMS))
+        got = {i.get("node") for i in r.xml.find(q(DISCO_ITEMS, "query"))}
+        assert got == {TUNE, "urn:test:open", "urn:test:secret"}
+        for c in (owner, friend, stranger):
             await c.close()
     xu.run(t(), timeout=60.0)

@@ -26,6 +26,8 @@
 
 #include "daemon.h"
 #include "link.h"
+#include "pubsub.h"
+#include "stanza.h"
 #include "store.h"
 
 /* pepd.c itself, main() compiled out: its ops are what we drive. */
@@ -578,6 +580,47 @@ test_caps_verify(void **state)
 	no_reply();
 }
 
+/* pubsub.h: which iq to an account's bare JID c2sd and s2sd mark
+ * RFF_PEP for pepd. */
+static int
+for_pep(const char *iq)
+{
+	struct xnode	*x = xml_parse_element(iq, strlen(iq), NULL);
+	int		 rc;
+
+	assert_non_null(x);
+	rc = pubsub_iq_for_pep(x, stanza_node_stype(x));
+	xnode_free(x);
+	return rc;
+}
+
+static void
+test_iq_for_pep(void **state)
+{
+	(void)state;
+	assert_true(for_pep("<iq type='get' id='1'><pubsub xmlns="
+	    "'http://jabber.org/protocol/pubsub'/></iq>"));
+	assert_true(for_pep("<iq type='set' id='1'><pubsub xmlns="
+	    "'http://jabber.org/protocol/pubsub#owner'/></iq>"));
+	assert_true(for_pep("<iq type='get' id='1'><query xmlns="
+	    "'http://jabber.org/protocol/disco#items'/></iq>"));
+	assert_true(for_pep("<iq type='get' id='1'><query xmlns="
+	    "'http://jabber.org/protocol/disco#items' node='n'/></iq>"));
+	assert_true(for_pep("<iq type='get' id='1'><query xmlns="
+	    "'http://jabber.org/protocol/disco#info' node='n'/></iq>"));
+	assert_true(for_pep("<iq type='result' id='pepcaps.1.x'/>"));
+	assert_true(for_pep("<iq type='error' id='pepcaps.1.x'/>"));
+	/* the account's own disco#info, other payloads: imd's */
+	assert_false(for_pep("<iq type='get' id='1'><query xmlns="
+	    "'http://jabber.org/protocol/disco#info'/></iq>"));
+	assert_false(for_pep("<iq type='get' id='1'><query xmlns="
+	    "'jabber:iq:roster'/></iq>"));
+	assert_false(for_pep("<iq type='get' id='1'><item xmlns="
+	    "'http://jabber.org/protocol/disco#items'/></iq>"));
+	assert_false(for_pep("<iq type='result' id='push1'/>"));
+	assert_false(for_pep("<iq type='get' id='1'/>"));
+}
+
 int
 main(void)
 {
@@ -595,6 +638,7 @@ main(void)
 		cmocka_unit_test(test_caps_ver),
 		cmocka_unit_test_setup_teardown(test_caps_verify, setup,
 		    teardown),
+		cmocka_unit_test(test_iq_for_pep),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
