@@ -189,9 +189,17 @@ imd_presence_send_all(const char *owner, const char *to, int unavailable)
 		if (r->available)
 			send_res_presence(r, to, unavailable);
 	/* A from subscription began or ended (all callers): the contact's
-	 * resources gain or lose the owner's PEP (XEP-0163 4.3). */
-	if (strchr(to, '/') != NULL || !imd_is_local_jid(to))
+	 * resources gain or lose the owner's PEP (XEP-0163 4.3).  imd does
+	 * not know which resources of a remote contact are online: an end
+	 * is said for the bare JID (all of them); a beginning waits for
+	 * the contact's next presence. */
+	if (strchr(to, '/') != NULL)
 		return;
+	if (!imd_is_local_jid(to)) {
+		if (unavailable)
+			pep_presence_to(to, owner, NULL, 0);
+		return;
+	}
 	for (r = imd_res_list(to); r != NULL; r = r->next)
 		if (r->available)
 			pep_presence_to(r->full, owner, r->presence,
@@ -443,6 +451,28 @@ probe_answer(struct imd_stanza *s, const char *owner, const char *prober)
 	}
 }
 
+/* docs/pep.md, "Remote contacts": presence from a remote contact's
+ * resource that has a from/both subscription to the owner goes to pepd
+ * as for a local one, so it gets +notify events and last items and
+ * passes the presence and roster access models.  Local contacts are
+ * mirrored from their own broadcasts (pep_presence_item). */
+static void
+pep_remote(struct imd_stanza *s, const char *owner, const char *sender)
+{
+	struct imd_item	 it;
+	uint8_t		 st = stanza_node_stype(s->x);
+	int		 from;
+
+	if ((st != RS_AVAILABLE && st != RS_UNAVAILABLE) ||
+	    s->from.resource[0] == '\0' || imd_is_local_jid(sender) ||
+	    imd_roster_get(owner, sender, &it) != 0)
+		return;
+	from = it.sub == IMD_SUB_FROM || it.sub == IMD_SUB_BOTH;
+	imd_item_clear(&it);
+	if (from)
+		pep_presence_to(s->from_s, owner, s->x, st == RS_AVAILABLE);
+}
+
 void
 imd_presence_inbound(struct imd_stanza *s)
 {
@@ -455,6 +485,8 @@ imd_presence_inbound(struct imd_stanza *s)
 		return;
 	if (stanza_node_stype(s->x) == RS_PROBE)
 		probe_answer(s, owner, sender);
-	else
+	else {
 		imd_presence_deliver(s->from_s, s->to_s, s->x);
+		pep_remote(s, owner, sender);
+	}
 }

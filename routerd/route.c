@@ -572,6 +572,24 @@ entitled(struct child *ch, struct frame *f)
 	}
 }
 
+/* s2sd says the streams with a remote domain (`from`, one it may speak
+ * for) were lost, for the accounts of a local domain (`to`): docs/pep.md,
+ * "Remote contacts". */
+static int
+pep_domain_lost(struct child *ch, struct frame *f)
+{
+	struct jidref	r;
+
+	if (ch->id != D_S2SD || !entitled(ch, f))
+		return 0;
+	jid_split(f->from, &r);
+	if (r.has_local || r.resource != NULL)
+		return 0;
+	jid_split(f->to, &r);
+	return !r.has_local && r.resource == NULL &&
+	    route_is_local_domain(r.domain, r.domain_len);
+}
+
 static void
 route_stanza(struct child *ch, struct frame *f)
 {
@@ -601,8 +619,10 @@ route_stanza(struct child *ch, struct frame *f)
 			bounce(ch, f, RB_SERVICE_UNAVAILABLE);
 		return;
 	}
-	/* PEP requests to an account's bare JID (c2sd marks them RFF_PEP). */
-	if (ch->id == D_C2SD && (f->hdr.flags & RFF_PEP) &&
+	/* PEP requests to an account's bare JID (c2sd and s2sd mark them
+	 * RFF_PEP, docs/pep.md "Routing to pepd"). */
+	if ((ch->id == D_C2SD || ch->id == D_S2SD) &&
+	    (f->hdr.flags & RFF_PEP) &&
 	    f->hdr.kind == RK_IQ && r.has_local && r.resource == NULL &&
 	    route_is_local_domain(r.domain, r.domain_len)) {
 		if ((svc = service_child(D_PEPD)) != NULL)
@@ -684,8 +704,8 @@ route_frame(struct child *ch, struct frame *f)
 	case RF_PEP_PRESENCE:
 		/* Optional contact presence for PEP (docs/pep.md, "Contacts"):
 		 * dropped when pepd is not there to take it. */
-		if (ch->id == D_IMD && service_child(D_PEPD) != NULL &&
-		    rd.children[D_PEPD].ready)
+		if ((ch->id == D_IMD || pep_domain_lost(ch, f)) &&
+		    service_child(D_PEPD) != NULL && rd.children[D_PEPD].ready)
 			route_service(ch, f, D_PEPD);
 		break;
 	case RF_ACCT_PASSWD:

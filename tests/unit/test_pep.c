@@ -580,6 +580,39 @@ test_caps_verify(void **state)
 	no_reply();
 }
 
+/* The wider ends of RF_PEP_PRESENCE (docs/frames.md): every resource of
+ * a bare JID for one owner (imd), every contact at a domain for the
+ * owners of a local domain (s2sd); an available one must name a
+ * resource. */
+static void
+test_contacts_end(void **state)
+{
+	(void)state;
+	contact_presence("r@remote.net/1", "o@example.org", "", "");
+	contact_presence("r@remote.net/2", "o@example.org", "", "");
+	contact_presence("s@remote.net/1", "o@example.org", "", "");
+	contact_presence("s@remote.net/1", "p@example.org", "", "");
+	contact_presence("l@example.org/1", "o@example.org", "", "");
+	contact_presence("t@remote.net", "o@example.org", "", "");
+	assert_false(pep_contact_subscribed("o@example.org", "t@remote.net"));
+	assert_true(pep_contact_subscribed("o@example.org", "r@remote.net"));
+
+	contact_presence("r@remote.net", "o@example.org", NULL, "");
+	assert_false(pep_contact_subscribed("o@example.org", "r@remote.net"));
+	assert_true(pep_contact_subscribed("o@example.org", "s@remote.net"));
+
+	contact_presence("remote.net", "other.org", NULL, "");
+	assert_true(pep_contact_subscribed("o@example.org", "s@remote.net"));
+	contact_presence("remote.net", "example.org", NULL, "");
+	assert_false(pep_contact_subscribed("o@example.org", "s@remote.net"));
+	assert_false(pep_contact_subscribed("p@example.org", "s@remote.net"));
+	assert_true(pep_contact_subscribed("o@example.org", "l@example.org"));
+	/* a domain end addressed to an account is not one */
+	contact_presence("s@remote.net/1", "o@example.org", "", "");
+	contact_presence("remote.net", "o@example.org", NULL, "");
+	assert_true(pep_contact_subscribed("o@example.org", "s@remote.net"));
+}
+
 /* pubsub.h: which iq to an account's bare JID c2sd and s2sd mark
  * RFF_PEP for pepd. */
 static int
@@ -639,6 +672,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_caps_verify, setup,
 		    teardown),
 		cmocka_unit_test(test_iq_for_pep),
+		cmocka_unit_test_setup_teardown(test_contacts_end, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
