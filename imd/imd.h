@@ -307,6 +307,9 @@ void	imd_presence_send_all(const char *owner_bare, const char *to,
 	    int unavailable);
 /* `owner`'s item changed: renew pepd's copy of its groups (docs/pep.md). */
 void	imd_presence_pep_item(const char *owner_bare, const struct imd_item *);
+/* A block (or unblock) of `jid` covers the contact `it` (XEP-0191). */
+void	imd_presence_pep_block(const char *owner_bare, const struct imd_item *,
+	    const char *jid, int unblock);
 
 /* imd_roster.c */
 #define IMD_MAX_ITEM_GROUPS	64

@@ -163,6 +163,18 @@ pep_presence_to(const char *full, const char *owner, const struct xnode *x,
 	(void)link_send(daemon_link, f);
 }
 
+/* XEP-0191: pepd sends straight to sessions, so a block between the
+ * owner and this resource (either way) keeps it out of the mirror. */
+static int
+pep_blocked(const char *owner, const char *full)
+{
+	char	bare[JID_MAX + 1];
+
+	return imd_is_blocked(owner, full) ||
+	    (imd_bare(full, bare, sizeof(bare)) == 0 &&
+	    imd_is_local_jid(bare) && imd_is_blocked(bare, owner));
+}
+
 /* imd_roster_save() changed `owner`'s item `it`: pepd's copy of the
  * groups of the contact's online resources is renewed at once, so a
  * contact taken out of a group loses roster-model access now, not at
@@ -176,7 +188,7 @@ imd_presence_pep_item(const char *owner, const struct imd_item *it)
 	    !imd_is_local_jid(it->jid) || strcmp(it->jid, owner) == 0)
 		return;
 	for (r = imd_res_list(it->jid); r != NULL; r = r->next)
-		if (r->available)
+		if (r->available && !pep_blocked(owner, r->full))
 			pep_presence_to(r->full, owner, r->presence, 1);
 }
 
@@ -292,12 +304,27 @@ static int
 pep_presence_item(const struct imd_item *it, void *arg)
 {
 	struct bcast	*b = arg;
+	int		 avail = b->res->available;
 
 	if ((it->sub == IMD_SUB_TO || it->sub == IMD_SUB_BOTH) &&
 	    imd_is_local_jid(it->jid) && strcmp(it->jid, b->owner) != 0)
 		pep_presence_to(b->res->full, it->jid, b->res->presence,
-		    b->res->available);
+		    avail && !pep_blocked(it->jid, b->res->full));
 	return 0;
+}
+
+/* XEP-0191 3.3, 3.4: a block of `jid` (the contact `it`, or one of its
+ * resources) ends its view of the owner's PEP; an unblock gives it back
+ * to a local contact's online resources (a remote one comes back with
+ * its next presence). */
+void
+imd_presence_pep_block(const char *owner, const struct imd_item *it,
+    const char *jid, int unblock)
+{
+	if (!unblock)
+		pep_presence_to(jid, owner, NULL, 0);
+	else
+		imd_presence_pep_item(owner, it);
 }
 
 static void
@@ -465,6 +492,7 @@ pep_remote(struct imd_stanza *s, const char *owner, const char *sender)
 
 	if ((st != RS_AVAILABLE && st != RS_UNAVAILABLE) ||
 	    s->from.resource[0] == '\0' || imd_is_local_jid(sender) ||
+	    imd_is_blocked(owner, s->from_s) ||
 	    imd_roster_get(owner, sender, &it) != 0)
 		return;
 	from = it.sub == IMD_SUB_FROM || it.sub == IMD_SUB_BOTH;

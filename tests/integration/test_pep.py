@@ -523,3 +523,42 @@ def test_pep_service_discovery(inst):
         for c in (owner, friend, stranger):
             await c.close()
     xu.run(t(), timeout=60.0)
+
+
+def test_blocked_contact_loses_pep(inst):
+    """XEP-0191: pepd sends to sessions directly, so imd takes a contact
+    the owner blocks out of pepd's mirror (no notifications, no
+    presence-model access) and puts it back on unblock (last item)."""
+    from test_imd_core import befriend
+    for u in ("kown", "kview"):
+        inst.adduser(u, PW)
+    blk = "urn:xmpp:blocking"
+
+    async def t():
+        owner = await pep_login(inst, "kown")
+        view = await pep_login(inst, "kview", notify=(TUNE,))
+        await befriend(inst, owner, view)
+        get = "<pubsub xmlns='%s'><items node='%s'/></pubsub>" % (PS, TUNE)
+
+        async def tune(item_id):
+            payload = xu.ET.fromstring("<tune xmlns='%s'><artist>%s</artist>"
+                                       "</tune>" % (NS_TUNE, item_id))
+            await owner["xep_0060"].publish(None, TUNE, id=item_id,
+                                            payload=payload)
+        await tune("k1")
+        m, it = await tune_events(view)
+        assert it.get("id") == "k1"
+        ok(await xu.iq(owner, None, "<block xmlns='%s'><item jid='%s'/>"
+                       "</block>" % (blk, inst.jid("kview")), "set"))
+        await tune("k2")
+        await view.no_message(0.7)
+        r = await xu.iq(view, inst.jid("kown"), get)
+        assert err(r) == ("not-authorized", "presence-subscription-required")
+        ok(await xu.iq(owner, None, "<unblock xmlns='%s'><item jid='%s'/>"
+                       "</unblock>" % (blk, inst.jid("kview")), "set"))
+        m, it = await tune_events(view)
+        assert it.get("id") == "k2"
+        ok(await xu.iq(view, inst.jid("kown"), get))
+        for c in (owner, view):
+            await c.close()
+    xu.run(t(), timeout=60.0)
