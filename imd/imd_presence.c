@@ -192,6 +192,28 @@ imd_presence_pep_item(const char *owner, const struct imd_item *it)
 			pep_presence_to(r->full, owner, r->presence, 1);
 }
 
+/* A from subscription of the remote contact `to` began.  Its server
+ * sent its presence when the owner's own subscription began, which the
+ * contact then could not use for PEP; if the owner is subscribed (both
+ * now), a probe (RFC 6121 4.3) brings the contact's current presence,
+ * and with it pepd's mirror (pep_remote). */
+static void
+probe_remote(const char *owner, const char *to)
+{
+	struct imd_item	 it;
+	struct xnode	*y;
+	int		 both;
+
+	if (imd_roster_get(owner, to, &it) != 0)
+		return;
+	both = it.sub == IMD_SUB_BOTH;
+	imd_item_clear(&it);
+	if (both && (y = presence_new("probe", 0)) != NULL) {
+		(void)imd_send(owner, to, y);
+		xnode_free(y);
+	}
+}
+
 void
 imd_presence_send_all(const char *owner, const char *to, int unavailable)
 {
@@ -210,6 +232,8 @@ imd_presence_send_all(const char *owner, const char *to, int unavailable)
 	if (!imd_is_local_jid(to)) {
 		if (unavailable)
 			pep_presence_to(to, owner, NULL, 0);
+		else
+			probe_remote(owner, to);
 		return;
 	}
 	for (r = imd_res_list(to); r != NULL; r = r->next)

@@ -186,29 +186,41 @@ ends(const struct contact *c, const struct ending *e)
 	    at_domain(c->full, e->domain);
 }
 
+static int
+online_anywhere(const char *full)
+{
+	const struct contact	*c;
+
+	for (c = contacts; c != NULL; c = c->next)
+		if (strcmp(c->full, full) == 0)
+			return 1;
+	return 0;
+}
+
+/* One pass to unlink what the frame ends (a lost domain may hold much
+ * of the mirror), then the caps questions of resources no owner keeps. */
 static void
 contacts_end(const struct ending *e)
 {
-	struct contact	*c;
-	char		*owner, *full;
-	size_t		 n = 0;
+	struct contact	**p, *c, *gone = NULL;
+	size_t		  n = 0;
 
-	for (;;) {
-		for (c = contacts; c != NULL && !ends(c, e); c = c->next)
-			;
-		if (c == NULL)
-			break;
-		owner = strdup(c->owner);
-		full = strdup(c->full);
-		if (owner == NULL || full == NULL) {
-			free(owner);
-			free(full);
-			break;
+	for (p = &contacts; (c = *p) != NULL; ) {
+		if (!ends(c, e)) {
+			p = &c->next;
+			continue;
 		}
-		contact_del(owner, full);	/* frees c */
-		free(owner);
-		free(full);
+		*p = c->next;
+		c->next = gone;
+		gone = c;
+		ncontacts--;
 		n++;
+	}
+	while ((c = gone) != NULL) {
+		gone = c->next;
+		if (!online_anywhere(c->full))
+			pep_caps_gone(c->full);
+		contact_free(c);
 	}
 	if (e->bare == NULL && n > 0)
 		log_info("%zu contact resource(s) at %s unavailable: streams "

@@ -55,7 +55,7 @@ def pair(tmp_path_factory):
         for addr, name in HOSTS:
             insts.append(start(tmp, addr, name))
         for i in insts:
-            for u in ("olive", "vic", "sam"):
+            for u in ("olive", "vic", "sam", "rita"):
                 i.adduser(u, PW)
         yield insts
     finally:
@@ -214,3 +214,25 @@ def test_streams_lost(pair):
             await olive.close()
             await sam.close()
     xu.run(t(), timeout=120)
+
+
+def test_remote_contact_owner_subscribed_first(pair):
+    """The owner subscribes to the remote contact first, then approves
+    its request: the contact's presence came while it had no from
+    subscription, so imd probes it (RFC 6121 4.3) and the answer makes it
+    a PEP contact, with the last item."""
+    a, b = pair
+
+    async def t():
+        olive = await pep_login(a, "olive")
+        rita = await pep_login(b, "rita", notify=(TUNE,))
+        try:
+            payload = xu.ET.fromstring("<tune xmlns='%s'><artist>Cluster"
+                                       "</artist></tune>" % NS_TUNE)
+            await olive["xep_0060"].publish(None, TUNE, id="f1", payload=payload)
+            await befriend_remote(olive, rita)
+            await item_id(rita, "f1")
+        finally:
+            await olive.close()
+            await rita.close()
+    xu.run(t(), timeout=90)
