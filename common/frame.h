@@ -56,6 +56,9 @@ enum rf_type {
 	RF_PEP_PRESENCE		= 38,	/* imd -> pepd (RFF_OPTIONAL): from = contact's full JID,
 				   to = owner's bare JID; u8 available, str caps-node,
 				   str caps-ver (docs/pep.md, "Contacts") */
+	RF_PEP_RESYNC		= 39,	/* routerd -> imd (RFF_OPTIONAL, empty): pepd
+				   (re)started with no contact mirror; send
+				   RF_PEP_PRESENCE for every online resource */
 
 	/* SASL: c2sd <-> authd through routerd (corr = c2sd's request id) */
 	RF_SASL_START		= 48,	/* str mech, str host, u8 has-initial, data initial,

@@ -482,6 +482,9 @@ imd_dispatch(struct link *l, struct frame *f)
 	case RF_SESSION_GONE:
 		imd_session_gone(f);
 		break;
+	case RF_PEP_RESYNC:
+		imd_presence_pep_resync();
+		break;
 	default:
 		if (!(f->hdr.flags & RFF_OPTIONAL))
 			log_warnx("unexpected %s frame ignored",

@@ -360,6 +360,30 @@ pep_presence(struct bcast *b)
 }
 
 static void
+resync_res(struct imd_res *r, void *arg)
+{
+	struct bcast	 b;
+	char		 owner[JID_MAX + 1];
+
+	if (!r->available || imd_bare(r->full, owner, sizeof(owner)) == -1)
+		return;
+	b.owner = owner;
+	b.res = r;
+	b.x = r->presence;
+	pep_presence(&b);
+}
+
+/* pepd (re)started with an empty contact mirror (routerd's
+ * RF_PEP_RESYNC): each online local resource is said again to the
+ * owners that see it, as at its last presence.  Remote contacts come
+ * back with their next presence. */
+void
+imd_presence_pep_resync(void)
+{
+	imd_res_each(resync_res, NULL);
+}
+
+static void
 broadcast_available(struct imd_res *res, const char *owner, struct xnode *x)
 {
 	struct bcast	 b = { owner, res, x };

@@ -223,6 +223,22 @@ route_replay_sessions(void)
 			imd_session_presence(s);
 }
 
+/* pepd (re)started and knows no contact: imd, if it runs, says again
+ * which online resources each account's PEP sees (docs/pep.md,
+ * "Contacts"). */
+void
+route_pep_resync(void)
+{
+	struct child	*imd = imd_child();
+	struct fout	*f;
+
+	if (imd == NULL || !imd->ready ||
+	    (f = fout_new(RF_PEP_RESYNC, NULL, NULL)) == NULL)
+		return;
+	f->hdr.flags = RFF_OPTIONAL;
+	send_to(imd, f);
+}
+
 static void
 session_remove(struct session *s)
 {

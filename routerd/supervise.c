@@ -581,6 +581,8 @@ child_ready(struct child *ch)
 	link_set_retain(ch->link, (ch->caps & RCAP_ACK) != 0);
 	if (ch->id == D_IMD)
 		route_replay_sessions();
+	if (ch->id == D_PEPD && (ch->caps & RCAP_PEP))
+		route_pep_resync();
 	holdq_release(ch);
 	if (!rd.all_ready_once && supervise_all_ready()) {
 		rd.all_ready_once = 1;

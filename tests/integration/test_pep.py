@@ -562,3 +562,42 @@ def test_blocked_contact_loses_pep(inst):
         for c in (owner, view):
             await c.close()
     xu.run(t(), timeout=60.0)
+
+
+def test_contacts_after_pepd_restart(inst):
+    """pepd keeps its contact mirror in memory: when it restarts, routerd
+    has imd say every online resource again (RF_PEP_RESYNC), so contacts
+    keep their notifications and access without new presence."""
+    from test_imd_core import befriend
+    for u in ("rown", "rview"):
+        inst.adduser(u, PW)
+
+    async def t():
+        owner = await pep_login(inst, "rown")
+        view = await pep_login(inst, "rview", notify=(TUNE,))
+        await befriend(inst, owner, view)
+        get = "<pubsub xmlns='%s'><items node='%s'/></pubsub>" % (PS, TUNE)
+
+        async def tune(item_id):
+            payload = xu.ET.fromstring("<tune xmlns='%s'><artist>%s</artist>"
+                                       "</tune>" % (NS_TUNE, item_id))
+            await owner["xep_0060"].publish(None, TUNE, id=item_id,
+                                            payload=payload)
+
+        async def wait_id(want):
+            while True:
+                m, it = await tune_events(view, timeout=10)
+                if it.get("id") == want:
+                    return
+        await tune("x1")
+        await wait_id("x1")
+        old = inst.pid_of("pepd")
+        inst.ctl("restart", "pepd")
+        inst.wait_ready("pepd", timeout=10, not_pid=old)
+        await asyncio.sleep(0.5)
+        ok(await xu.iq(view, inst.jid("rown"), get))
+        await tune("x2")
+        await wait_id("x2")
+        for c in (owner, view):
+            await c.close()
+    xu.run(t(), timeout=60.0)
