@@ -85,11 +85,11 @@ disco_info(struct xnode *q)
 	for (h = imd_iq_handlers; h->ns != NULL; h++)
 		if (h->feature != NULL)
 			add_feature(q, h->feature);
+	if (!imd_conf.pep)
+		return;
 	/* XEP-0402 5.3: c2sd sends storage:bookmarks private XML to pepd,
 	 * which keeps it in sync with the PEP node (docs/pep.md). */
 	add_feature(q, "urn:xmpp:bookmarks:1#compat");
-	if (!imd_conf.pep)
-		return;
 	add_identity(q, "pubsub", "pep");
 	for (f = pubsub_features; *f != NULL; f++)
 		add_feature(q, *f);

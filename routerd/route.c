@@ -641,7 +641,11 @@ route_stanza(struct child *ch, struct frame *f)
 	    (f->hdr.flags & RFF_PEP) &&
 	    f->hdr.kind == RK_IQ && r.has_local && r.resource == NULL &&
 	    route_is_local_domain(r.domain, r.domain_len)) {
-		if ((svc = service_child(D_PEPD)) != NULL)
+		/* pepd disabled (not merely starting): imd answers as for
+		 * any iq to an account (disco without nodes, private XML,
+		 * service-unavailable for pubsub). */
+		if ((svc = service_child(D_PEPD)) != NULL ||
+		    (!rd.conf->daemons[D_PEPD].enabled && (svc = imd) != NULL))
 			forward_to(ch, f, svc);
 		else
 			bounce(ch, f, RB_SERVICE_UNAVAILABLE);

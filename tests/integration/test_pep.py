@@ -601,3 +601,44 @@ def test_contacts_after_pepd_restart(inst):
         for c in (owner, view):
             await c.close()
     xu.run(t(), timeout=60.0)
+
+
+@pytest.fixture(scope="module")
+def nopep(tmp_path_factory):
+    from conftest import start_instance
+    i = start_instance(tmp_path_factory.mktemp("nopep"),
+                       extra_conf="daemon pepd { disable }\n")
+    i.adduser("alice", PW)
+    yield i
+    assert i.stop(), "processes were left behind at stop"
+
+
+def test_account_without_pepd(nopep):
+    """pepd disabled: imd answers what c2sd marks for pepd, as it would
+    any iq to an account: disco#items empty, no pubsub/pep and no
+    bookmarks #compat in disco#info, pubsub service-unavailable, and
+    storage:bookmarks is plain private XML."""
+    async def t():
+        a = await login(nopep, "alice")
+        bare = nopep.jid("alice")
+        r = ok(await xu.iq(a, bare, "<query xmlns='%s'/>" % DISCO_ITEMS))
+        assert list(r.xml.find(q(DISCO_ITEMS, "query"))) == []
+        r = ok(await xu.iq(a, bare, "<query xmlns='%s'/>" % DISCO_INFO))
+        qy = r.xml.find(q(DISCO_INFO, "query"))
+        idents = {(i.get("category"), i.get("type"))
+                  for i in qy.findall(q(DISCO_INFO, "identity"))}
+        assert idents == {("account", "registered")}
+        feats = {f.get("var") for f in qy.findall(q(DISCO_INFO, "feature"))}
+        assert "urn:xmpp:bookmarks:1#compat" not in feats
+        assert PS + "#publish" not in feats
+        r = await xu.iq(a, bare, "<pubsub xmlns='%s'><items node='n'/>"
+                        "</pubsub>" % PS)
+        assert err(r)[0] == "service-unavailable"
+        st = "<query xmlns='jabber:iq:private'><storage xmlns=" \
+             "'storage:bookmarks'>%s</storage></query>"
+        ok(await xu.iq(a, None, st % "<conference jid='r@conference.x'/>",
+                       "set"))
+        r = ok(await xu.iq(a, None, st % ""))
+        assert "r@conference.x" in str(r)
+        await a.close()
+    xu.run(t())
