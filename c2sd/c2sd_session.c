@@ -27,6 +27,7 @@
 #include "link.h"
 #include "log.h"
 #include "c2sd.h"
+#include "pubsub.h"
 #include "stanza.h"
 
 static struct {
@@ -660,8 +661,8 @@ private_bookmarks(const struct xnode *p)
 }
 
 /* An iq to the account itself (no 'to', or the user's own bare JID):
- * the few that are about the stream or the server are ours, pubsub goes
- * to pepd (RFF_PEP), the rest to imd, with 'to' = the bare JID in the
+ * the few that are about the stream or the server are ours, pubsub and
+ * PEP disco go to pepd (RFF_PEP, pubsub.h), the rest to imd, with 'to' = the bare JID in the
  * header (the body keeps what the client wrote). */
 static void
 iq_account(struct session *s, struct xnode *n, uint8_t stype, int have_to)
@@ -674,8 +675,7 @@ iq_account(struct session *s, struct xnode *n, uint8_t stype, int have_to)
 		iq_local(s, n, H_NOTO);
 		return;
 	}
-	if (p && p->ns && (strncmp(p->ns, "http://jabber.org/protocol/pubsub",
-	    33) == 0 || private_bookmarks(p))) {
+	if (pubsub_iq_for_pep(n, stype) || (p && p->ns && private_bookmarks(p))) {
 		route_out(s, n, RK_IQ, stype, s->bare, RFF_PEP);
 		return;
 	}
@@ -705,25 +705,18 @@ route_local(struct session *s, struct xnode *n, uint8_t kind, uint8_t stype,
 	iq_account(s, n, stype, 1);
 }
 
-/* docs/pep.md: what goes to pepd (RFF_PEP) when sent to an account's
- * bare JID: a pubsub request to another account's PEP service (XEP-0163;
- * the own account is iq_account()'s), and a client's result or error to
- * the caps question (XEP-0115) pepd asks from an account's bare JID;
- * imd has nothing waiting for either. */
+/* docs/pep.md, "Routing to pepd": what goes to pepd (RFF_PEP) when
+ * sent to an account's bare JID, its own or another's: pubsub requests
+ * and PEP service discovery (XEP-0163, XEP-0060 5.2-5.5), and a client's
+ * result or error to the caps question (XEP-0115) pepd asks from an
+ * account's bare JID; imd has nothing waiting for any of them. */
 static int
 for_pepd(struct xnode *n, uint8_t kind, uint8_t stype,
     const struct jid *to)
 {
-	const char	*id = xnode_attr(n, "id");
-	struct xnode	*p = xnode_first_elem(n);
-
 	if (kind != RK_IQ || to->local[0] == '\0' || to->resource[0] != '\0')
 		return 0;
-	if (stype == RS_GET || stype == RS_SET)
-		return p != NULL && p->ns != NULL && strncmp(p->ns,
-		    "http://jabber.org/protocol/pubsub", 33) == 0;
-	return (stype == RS_RESULT || stype == RS_ERROR) && id != NULL &&
-	    strncmp(id, PEP_CAPS_ID_PREFIX, sizeof(PEP_CAPS_ID_PREFIX) - 1) == 0;
+	return pubsub_iq_for_pep(n, stype);
 }
 
 void

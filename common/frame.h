@@ -55,7 +55,12 @@ enum rf_type {
 	RF_SESSION_GONE		= 37,	/* routerd -> imd: from = full JID vanished */
 	RF_PEP_PRESENCE		= 38,	/* imd -> pepd (RFF_OPTIONAL): from = contact's full JID,
 				   to = owner's bare JID; u8 available, str caps-node,
-				   str caps-ver (docs/pep.md, "Contacts") */
+				   str caps-ver (docs/pep.md, "Contacts"); ends also
+				   for a bare JID (imd) or a lost remote domain (s2sd,
+				   to = a local domain), docs/frames.md */
+	RF_PEP_RESYNC		= 39,	/* routerd -> imd (RFF_OPTIONAL, empty): pepd
+				   (re)started with no contact mirror; send
+				   RF_PEP_PRESENCE for every online resource */
 
 	/* SASL: c2sd <-> authd through routerd (corr = c2sd's request id) */
 	RF_SASL_START		= 48,	/* str mech, str host, u8 has-initial, data initial,

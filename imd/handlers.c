@@ -12,6 +12,7 @@
 
 #include "imd.h"
 #include "log.h"
+#include "pubsub.h"
 
 const struct imd_iq_handler imd_iq_handlers[] = {
 	{ NS_ROSTER, "query", imd_roster_iq, NULL },
@@ -51,15 +52,59 @@ imd_iq(struct imd_stanza *s)
 	imd_reply_error(s, "cancel", "service-unavailable");
 }
 
-/* XEP-0030 section 3.1 on an account: identity account/registered and the
- * table's features; items (PEP nodes) belong to pepd, so none here. */
+static void
+add_identity(struct xnode *q, const char *category, const char *type)
+{
+	struct xnode	*c;
+
+	if ((c = xnode_add_child(q, "identity", NULL)) != NULL) {
+		xnode_set_attr(c, "category", category);
+		xnode_set_attr(c, "type", type);
+	}
+}
+
+static void
+add_feature(struct xnode *q, const char *var)
+{
+	struct xnode	*c;
+
+	if ((c = xnode_add_child(q, "feature", NULL)) != NULL)
+		xnode_set_attr(c, "var", var);
+}
+
+/* The account's own disco#info: it is an account, with the table's
+ * features, and (XEP-0163 6.1) a PEP service with pepd's features when
+ * pepd runs. */
+static void
+disco_info(struct xnode *q)
+{
+	const struct imd_iq_handler	*h;
+	const char *const		*f;
+
+	add_identity(q, "account", "registered");
+	for (h = imd_iq_handlers; h->ns != NULL; h++)
+		if (h->feature != NULL)
+			add_feature(q, h->feature);
+	if (!imd_conf.pep)
+		return;
+	/* XEP-0402 5.3: c2sd sends storage:bookmarks private XML to pepd,
+	 * which keeps it in sync with the PEP node (docs/pep.md). */
+	add_feature(q, "urn:xmpp:bookmarks:1#compat");
+	add_identity(q, "pubsub", "pep");
+	for (f = pubsub_features; *f != NULL; f++)
+		add_feature(q, *f);
+}
+
+/* XEP-0030 section 3.1 on an account, without a node.  disco#items and
+ * disco#info about a node are pepd's (c2sd and s2sd mark them RFF_PEP,
+ * pubsub.h); one that still reaches imd (sent by another daemon) gets
+ * no items, or item-not-found. */
 int
 imd_disco_iq(struct imd_stanza *s)
 {
-	const struct imd_iq_handler	*h;
-	struct xnode			*p = xnode_first_elem(s->x), *q, *c;
-	const char			*node;
-	int				 info;
+	struct xnode	*p = xnode_first_elem(s->x), *q;
+	const char	*node;
+	int		 info;
 
 	if (stanza_node_stype(s->x) != RS_GET || p == NULL)
 		return -1;
@@ -73,18 +118,8 @@ imd_disco_iq(struct imd_stanza *s)
 		return -1;
 	if (node != NULL)
 		xnode_set_attr(q, "node", node);
-	if (info && (c = xnode_add_child(q, "identity", NULL)) != NULL) {
-		xnode_set_attr(c, "category", "account");
-		xnode_set_attr(c, "type", "registered");
-	}
-	for (h = imd_iq_handlers; info && h->ns != NULL; h++)
-		if (h->feature != NULL &&
-		    (c = xnode_add_child(q, "feature", NULL)) != NULL)
-			xnode_set_attr(c, "var", h->feature);
-	/* XEP-0402 5.3: c2sd sends storage:bookmarks private XML to pepd,
-	 * which keeps it in sync with the PEP node (docs/pep.md). */
-	if (info && (c = xnode_add_child(q, "feature", NULL)) != NULL)
-		xnode_set_attr(c, "var", "urn:xmpp:bookmarks:1#compat");
+	if (info)
+		disco_info(q);
 	imd_reply_result(s, q);
 	return 0;
 }

@@ -182,6 +182,12 @@ imd_configure(const char *key, int argc, const char **argv)
 		if (conf_num(argv[0], 1000, &v) == -1)
 			return -1;
 		imd_conf.presence_rate = (unsigned)v;
+	} else if (strcmp(key, "pep") == 0) {
+		/* routerd: pepd is enabled, so an account's disco#info
+		 * names the PEP service (docs/pep.md, "Service discovery") */
+		if (conf_num(argv[0], 1, &v) == -1)
+			return -1;
+		imd_conf.pep = (int)v;
 	} else if (strcmp(key, "archive-max-page") == 0) {
 		if (conf_num(argv[0], 100000, &v) == -1 || v == 0)
 			return -1;
@@ -480,6 +486,9 @@ imd_dispatch(struct link *l, struct frame *f)
 		break;
 	case RF_SESSION_GONE:
 		imd_session_gone(f);
+		break;
+	case RF_PEP_RESYNC:
+		imd_presence_pep_resync();
 		break;
 	default:
 		if (!(f->hdr.flags & RFF_OPTIONAL))

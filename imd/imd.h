@@ -70,6 +70,7 @@ struct imd_conf {
 	unsigned	 archive_max_page;	/* MAM page size cap */
 	unsigned	 presence_rate;		/* broadcasts/s/resource, 0 = any */
 	char		 groups_file[4096];	/* shared groups, "" = none */
+	int		 pep;			/* pepd serves PEP on accounts */
 };
 extern struct imd_conf imd_conf;
 extern struct store *imd_store;
@@ -118,6 +119,7 @@ struct imd_res {
 /* The resources of a local bare JID (NULL if none). */
 struct imd_res *imd_res_list(const char *bare);
 struct imd_res *imd_res_find(const char *full);
+void	imd_res_each(void (*)(struct imd_res *, void *), void *);
 void	imd_session_presence(struct frame *);	/* RF_SESSION_PRESENCE */
 void	imd_session_gone(struct frame *);	/* RF_SESSION_GONE */
 
@@ -314,6 +316,11 @@ void	imd_presence_send_all(const char *owner_bare, const char *to,
 	    int unavailable);
 /* `owner`'s item changed: renew pepd's copy of its groups (docs/pep.md). */
 void	imd_presence_pep_item(const char *owner_bare, const struct imd_item *);
+/* RF_PEP_RESYNC: pepd restarted; the mirror of every online resource. */
+void	imd_presence_pep_resync(void);
+/* A block (or unblock) of `jid` covers the contact `it` (XEP-0191). */
+void	imd_presence_pep_block(const char *owner_bare, const struct imd_item *,
+	    const char *jid, int unblock);
 
 /* imd_roster.c */
 #define IMD_MAX_ITEM_GROUPS	64

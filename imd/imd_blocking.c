@@ -269,6 +269,7 @@ bpres_cb(const struct imd_item *ci, void *arg)
 		to = strcmp(bp->item.domain, c.domain) == 0 ? ci->jid : NULL;
 	if (to == NULL)
 		return 0;
+	imd_presence_pep_block(bp->owner, ci, to, bp->unblock);
 	for (r = imd_res_list(bp->owner); r != NULL; r = r->next) {
 		if (!r->available || (bp->unblock && r->presence == NULL))
 			continue;

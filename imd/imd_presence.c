@@ -163,6 +163,18 @@ pep_presence_to(const char *full, const char *owner, const struct xnode *x,
 	(void)link_send(daemon_link, f);
 }
 
+/* XEP-0191: pepd sends straight to sessions, so a block between the
+ * owner and this resource (either way) keeps it out of the mirror. */
+static int
+pep_blocked(const char *owner, const char *full)
+{
+	char	bare[JID_MAX + 1];
+
+	return imd_is_blocked(owner, full) ||
+	    (imd_bare(full, bare, sizeof(bare)) == 0 &&
+	    imd_is_local_jid(bare) && imd_is_blocked(bare, owner));
+}
+
 /* imd_roster_save() changed `owner`'s item `it`: pepd's copy of the
  * groups of the contact's online resources is renewed at once, so a
  * contact taken out of a group loses roster-model access now, not at
@@ -176,8 +188,30 @@ imd_presence_pep_item(const char *owner, const struct imd_item *it)
 	    !imd_is_local_jid(it->jid) || strcmp(it->jid, owner) == 0)
 		return;
 	for (r = imd_res_list(it->jid); r != NULL; r = r->next)
-		if (r->available)
+		if (r->available && !pep_blocked(owner, r->full))
 			pep_presence_to(r->full, owner, r->presence, 1);
+}
+
+/* A from subscription of the remote contact `to` began.  Its server
+ * sent its presence when the owner's own subscription began, which the
+ * contact then could not use for PEP; if the owner is subscribed (both
+ * now), a probe (RFC 6121 4.3) brings the contact's current presence,
+ * and with it pepd's mirror (pep_remote). */
+static void
+probe_remote(const char *owner, const char *to)
+{
+	struct imd_item	 it;
+	struct xnode	*y;
+	int		 both;
+
+	if (imd_roster_get(owner, to, &it) != 0)
+		return;
+	both = it.sub == IMD_SUB_BOTH;
+	imd_item_clear(&it);
+	if (both && (y = presence_new("probe", 0)) != NULL) {
+		(void)imd_send(owner, to, y);
+		xnode_free(y);
+	}
 }
 
 void
@@ -189,9 +223,19 @@ imd_presence_send_all(const char *owner, const char *to, int unavailable)
 		if (r->available)
 			send_res_presence(r, to, unavailable);
 	/* A from subscription began or ended (all callers): the contact's
-	 * resources gain or lose the owner's PEP (XEP-0163 4.3). */
-	if (strchr(to, '/') != NULL || !imd_is_local_jid(to))
+	 * resources gain or lose the owner's PEP (XEP-0163 4.3).  imd does
+	 * not know which resources of a remote contact are online: an end
+	 * is said for the bare JID (all of them); a beginning waits for
+	 * the contact's next presence. */
+	if (strchr(to, '/') != NULL)
 		return;
+	if (!imd_is_local_jid(to)) {
+		if (unavailable)
+			pep_presence_to(to, owner, NULL, 0);
+		else
+			probe_remote(owner, to);
+		return;
+	}
 	for (r = imd_res_list(to); r != NULL; r = r->next)
 		if (r->available)
 			pep_presence_to(r->full, owner, r->presence,
@@ -284,12 +328,27 @@ static int
 pep_presence_item(const struct imd_item *it, void *arg)
 {
 	struct bcast	*b = arg;
+	int		 avail = b->res->available;
 
 	if ((it->sub == IMD_SUB_TO || it->sub == IMD_SUB_BOTH) &&
 	    imd_is_local_jid(it->jid) && strcmp(it->jid, b->owner) != 0)
 		pep_presence_to(b->res->full, it->jid, b->res->presence,
-		    b->res->available);
+		    avail && !pep_blocked(it->jid, b->res->full));
 	return 0;
+}
+
+/* XEP-0191 3.3, 3.4: a block of `jid` (the contact `it`, or one of its
+ * resources) ends its view of the owner's PEP; an unblock gives it back
+ * to a local contact's online resources (a remote one comes back with
+ * its next presence). */
+void
+imd_presence_pep_block(const char *owner, const struct imd_item *it,
+    const char *jid, int unblock)
+{
+	if (!unblock)
+		pep_presence_to(jid, owner, NULL, 0);
+	else
+		imd_presence_pep_item(owner, it);
 }
 
 static void
@@ -298,6 +357,30 @@ pep_presence(struct bcast *b)
 	pep_presence_to(b->res->full, b->owner, b->res->presence,
 	    b->res->available);
 	(void)imd_roster_each(b->owner, pep_presence_item, b);
+}
+
+static void
+resync_res(struct imd_res *r, void *arg)
+{
+	struct bcast	 b;
+	char		 owner[JID_MAX + 1];
+
+	if (!r->available || imd_bare(r->full, owner, sizeof(owner)) == -1)
+		return;
+	b.owner = owner;
+	b.res = r;
+	b.x = r->presence;
+	pep_presence(&b);
+}
+
+/* pepd (re)started with an empty contact mirror (routerd's
+ * RF_PEP_RESYNC): each online local resource is said again to the
+ * owners that see it, as at its last presence.  Remote contacts come
+ * back with their next presence. */
+void
+imd_presence_pep_resync(void)
+{
+	imd_res_each(resync_res, NULL);
 }
 
 static void
@@ -454,6 +537,29 @@ probe_answer(struct imd_stanza *s, const char *owner, const char *prober)
 	}
 }
 
+/* docs/pep.md, "Remote contacts": presence from a remote contact's
+ * resource that has a from/both subscription to the owner goes to pepd
+ * as for a local one, so it gets +notify events and last items and
+ * passes the presence and roster access models.  Local contacts are
+ * mirrored from their own broadcasts (pep_presence_item). */
+static void
+pep_remote(struct imd_stanza *s, const char *owner, const char *sender)
+{
+	struct imd_item	 it;
+	uint8_t		 st = stanza_node_stype(s->x);
+	int		 from;
+
+	if ((st != RS_AVAILABLE && st != RS_UNAVAILABLE) ||
+	    s->from.resource[0] == '\0' || imd_is_local_jid(sender) ||
+	    imd_is_blocked(owner, s->from_s) ||
+	    imd_roster_get(owner, sender, &it) != 0)
+		return;
+	from = it.sub == IMD_SUB_FROM || it.sub == IMD_SUB_BOTH;
+	imd_item_clear(&it);
+	if (from)
+		pep_presence_to(s->from_s, owner, s->x, st == RS_AVAILABLE);
+}
+
 void
 imd_presence_inbound(struct imd_stanza *s)
 {
@@ -466,6 +572,8 @@ imd_presence_inbound(struct imd_stanza *s)
 		return;
 	if (stanza_node_stype(s->x) == RS_PROBE)
 		probe_answer(s, owner, sender);
-	else
+	else {
 		imd_presence_deliver(s->from_s, s->to_s, s->x);
+		pep_remote(s, owner, sender);
+	}
 }

@@ -230,6 +230,23 @@ imd_res_directed_clear(struct imd_res *r)
 	r->ndirected = 0;
 }
 
+/* Every resource of every account, for what must be said again of all
+ * of them (RF_PEP_RESYNC). */
+void
+imd_res_each(void (*fn)(struct imd_res *, void *), void *arg)
+{
+	struct acct	*a;
+	struct imd_res	*r, *next;
+	size_t		 i;
+
+	for (i = 0; i < NBUCKETS; i++)
+		for (a = buckets[i]; a != NULL; a = a->next)
+			for (r = a->res; r != NULL; r = next) {
+				next = r->next;
+				fn(r, arg);
+			}
+}
+
 void
 imd_session_clear(void)
 {

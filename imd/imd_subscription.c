@@ -266,7 +266,14 @@ in_unsubscribe(struct imd_stanza *s, const char *owner, const char *contact)
 	if (item_load(owner, contact, &it) == 0 &&
 	    (it.sub == IMD_SUB_FROM || it.sub == IMD_SUB_BOTH)) {
 		it.sub = it.sub == IMD_SUB_BOTH ? IMD_SUB_TO : IMD_SUB_NONE;
-		changed |= imd_roster_save(owner, &it) == 0;
+		if (imd_roster_save(owner, &it) == 0) {
+			changed = 1;
+			/* 3.3.3: unavailable from the user's resources; the
+			 * contact's resources also stop being the user's PEP
+			 * contacts (XEP-0163 4.3), which roster_save cannot
+			 * say for an item that lost its from. */
+			imd_presence_send_all(owner, contact, 1);
+		}
 	}
 	imd_item_clear(&it);
 	if (changed)

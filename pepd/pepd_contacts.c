@@ -7,7 +7,10 @@
  * subscriptions from/both, so an entry means "this full JID is online and
  * subscribed to the owner's presence", with the resource's XEP-0115 caps
  * (node, ver, hash) and the roster groups the owner put the contact in
- * (the "roster" access model, XEP-0060 4.5).  What a ver means comes from pepd_caps.c, which asks
+ * (the "roster" access model, XEP-0060 4.5); contacts may be remote
+ * (docs/pep.md, "Remote contacts"), and wider frames end every resource
+ * of a bare JID (imd) or every contact at a domain whose streams were
+ * lost (s2sd).  What a ver means comes from pepd_caps.c, which asks
  * and verifies it once for everybody; a contact comes online (or its ver
  * becomes known) -> the last item of each node it wants (XEP-0163 4.3.2);
  * a publish -> pep_contacts_fanout() adds the contacts whose caps want
@@ -152,6 +155,78 @@ contact_del(const char *owner, const char *full)
 	pep_caps_gone(full);
 }
 
+/* Is the (normalized) JID `j` at `domain`? */
+static int
+at_domain(const char *j, const char *domain)
+{
+	const char	*at = strchr(j, '@'), *slash = strchr(j, '/');
+	size_t		 n;
+
+	if (at != NULL && (slash == NULL || at < slash))
+		j = at + 1;
+	n = slash != NULL && slash > j ? (size_t)(slash - j) : strlen(j);
+	return strlen(domain) == n && strncmp(j, domain, n) == 0;
+}
+
+/* Frames that end many resources at once (imd cannot name them):
+ * `owner` NULL means the owners at `owner_domain`; `bare` NULL means
+ * every contact at `domain`. */
+struct ending {
+	const char	*owner, *owner_domain;
+	const char	*bare, *domain;
+};
+
+static int
+ends(const struct contact *c, const struct ending *e)
+{
+	if (e->owner != NULL ? strcmp(c->owner, e->owner) != 0 :
+	    !at_domain(c->owner, e->owner_domain))
+		return 0;
+	return e->bare != NULL ? strcmp(c->bare, e->bare) == 0 :
+	    at_domain(c->full, e->domain);
+}
+
+static int
+online_anywhere(const char *full)
+{
+	const struct contact	*c;
+
+	for (c = contacts; c != NULL; c = c->next)
+		if (strcmp(c->full, full) == 0)
+			return 1;
+	return 0;
+}
+
+/* One pass to unlink what the frame ends (a lost domain may hold much
+ * of the mirror), then the caps questions of resources no owner keeps. */
+static void
+contacts_end(const struct ending *e)
+{
+	struct contact	**p, *c, *gone = NULL;
+	size_t		  n = 0;
+
+	for (p = &contacts; (c = *p) != NULL; ) {
+		if (!ends(c, e)) {
+			p = &c->next;
+			continue;
+		}
+		*p = c->next;
+		c->next = gone;
+		gone = c;
+		ncontacts--;
+		n++;
+	}
+	while ((c = gone) != NULL) {
+		gone = c->next;
+		if (!online_anywhere(c->full))
+			pep_caps_gone(c->full);
+		contact_free(c);
+	}
+	if (e->bare == NULL && n > 0)
+		log_info("%zu contact resource(s) at %s unavailable: streams "
+		    "with it were lost", n, e->domain);
+}
+
 static struct contact *
 contact_new(const char *owner, const char *full, const char *bare)
 {
@@ -235,14 +310,35 @@ frame_groups(struct frame *f, struct pep_groups *g)
 	return frame_get_end(f);
 }
 
-/* RF_PEP_PRESENCE: from = contact's full JID, to = owner's bare JID;
- * body u8 available, str node, str ver, then (newer imd) str hash, then
- * (newer still) the groups; each tail may be absent (docs/frames.md). */
+/* The addresses of RF_PEP_PRESENCE: from one resource of a contact to
+ * its owner's bare JID (imd); an end for every resource of a bare JID
+ * (imd, a remote contact's subscription ended); or an end for every
+ * contact at a remote domain, for the accounts of a local domain (s2sd,
+ * the streams with that domain were lost; routerd checked the sender). */
+static int
+frame_addrs(struct frame *f, uint8_t avail, struct jid *from, struct jid *to)
+{
+	if (strlen(f->from) > JID_MAX || strlen(f->to) > JID_MAX ||
+	    jid_parse(f->from, strlen(f->from), from) == -1 ||
+	    jid_parse(f->to, strlen(f->to), to) == -1 ||
+	    to->resource[0] != '\0')
+		return -1;
+	if (from->resource[0] == '\0' && avail)
+		return -1;	/* only an end is said for many resources */
+	if (from->resource[0] != '\0' || from->local[0] != '\0')
+		return to->local[0] != '\0' ? 0 : -1;
+	return to->local[0] == '\0' ? 0 : -1;
+}
+
+/* RF_PEP_PRESENCE: body u8 available, str node, str ver, then (newer
+ * imd) str hash, then (newer still) the groups; each tail may be absent
+ * (docs/frames.md). */
 void
 pep_contacts_frame(struct frame *f)
 {
 	struct pep_groups g = { NULL, 0 };
 	struct jid	 from, to;
+	struct ending	 e = { f->to, NULL, NULL, NULL };
 	const char	*node, *ver, *hash = "";
 	size_t		 nl, vl, hl = 0;
 	uint8_t		 avail;
@@ -254,11 +350,7 @@ pep_contacts_frame(struct frame *f)
 	    (frame_get_end(f) == -1 && (frame_get_str(f, &hash, &hl) == -1 ||
 	    frame_groups(f, &g) == -1)) ||
 	    nl > PEP_MAX_CAPS_VER || vl > PEP_MAX_CAPS_VER || hl >= 16 ||
-	    strlen(f->from) > JID_MAX || strlen(f->to) > JID_MAX ||
-	    jid_parse(f->from, strlen(f->from), &from) == -1 ||
-	    jid_parse(f->to, strlen(f->to), &to) == -1 ||
-	    from.resource[0] == '\0' || to.local[0] == '\0' ||
-	    to.resource[0] != '\0' ||
+	    frame_addrs(f, avail, &from, &to) == -1 ||
 	    jid_format_bare(&from, bare, sizeof(bare)) < 0) {
 		log_warnx("bad PEP_PRESENCE frame ignored");
 		pep_groups_clear(&g);
@@ -266,8 +358,18 @@ pep_contacts_frame(struct frame *f)
 	}
 	if (avail)
 		contact_online(f->to, f->from, bare, node, ver, hash, &g);
-	else
+	else if (from.resource[0] != '\0')
 		contact_del(f->to, f->from);
+	else {
+		if (from.local[0] != '\0')
+			e.bare = bare;
+		else {
+			e.owner = NULL;
+			e.owner_domain = to.domain;
+			e.domain = from.domain;
+		}
+		contacts_end(&e);
+	}
 	pep_groups_clear(&g);
 }
 

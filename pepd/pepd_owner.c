@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "pepd.h"
+#include "pubsub.h"
 #include "store.h"
 
 #define KEYBUF	(2 * (JID_MAX + 1) + PEP_MAX_NAME + 2)
@@ -315,24 +316,23 @@ pep_owner_iq(struct pep_stanza *s, struct xnode *ps)
 
 /* ---- disco (XEP-0060 5.1-5.5) ---- */
 
-static const char *const features[] = {
-	NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PUBSUB,
-	NS_PUBSUB "#access-open", NS_PUBSUB "#access-presence",
-	NS_PUBSUB "#access-whitelist", NS_PUBSUB "#auto-create",
-	NS_PUBSUB "#config-node", NS_PUBSUB "#create-and-configure",
-	NS_PUBSUB "#create-nodes", NS_PUBSUB "#delete-items",
-	NS_PUBSUB "#delete-nodes", NS_PUBSUB "#instant-nodes",
-	NS_PUBSUB "#item-ids", NS_PUBSUB "#last-published",
-	NS_PUBSUB "#manage-subscriptions", NS_PUBSUB "#member-affiliation",
-	NS_PUBSUB "#modify-affiliations", NS_PUBSUB "#outcast-affiliation",
-	NS_PUBSUB "#persistent-items", NS_PUBSUB "#publish",
-	NS_PUBSUB "#publish-options", NS_PUBSUB "#publisher-affiliation",
-	NS_PUBSUB "#purge-nodes", NS_PUBSUB "#retract-items",
-	NS_PUBSUB "#retrieve-affiliations", NS_PUBSUB "#retrieve-default",
-	NS_PUBSUB "#retrieve-items", NS_PUBSUB "#retrieve-subscriptions",
-	NS_PUBSUB "#subscribe", NS_PUBSUB "#subscription-options",
-	NULL
-};
+
+static void
+add_feature(struct xnode *r, const char *var)
+{
+	struct xnode	*x;
+
+	if ((x = xnode_add_child(r, "feature", NS_DISCO_INFO)) != NULL)
+		xnode_set_attr(x, "var", var);
+}
+
+static int
+may_access(struct pep_node *n, const char *bare)
+{
+	const char	*t, *c, *p;
+
+	return pep_may_access(n, bare, &t, &c, &p) == 0;
+}
 
 static void
 disco_info(struct pep_stanza *s, struct xnode *q, const char *node)
@@ -342,7 +342,11 @@ disco_info(struct pep_stanza *s, struct xnode *q, const char *node)
 	const char *const	*f;
 
 	if (node != NULL && ((n = pep_node_find(s->service, node)) == NULL ||
-	    pep_aff_get(n, s->from_bare) == PAFF_OUTCAST)) {
+	    pep_aff_get(n, s->from_bare) == PAFF_OUTCAST ||
+	    (s->pep && !may_access(n, s->from_bare)))) {
+		/* On an account, a node the requester may not read does not
+		 * exist for it (as in 5.2's list): the names and settings of
+		 * a person's nodes are not everybody's business. */
 		pep_reply_error(s, "cancel", "item-not-found", NULL);
 		return;
 	}
@@ -355,9 +359,10 @@ disco_info(struct pep_stanza *s, struct xnode *q, const char *node)
 		xnode_set_attr(x, "type", n != NULL ? "leaf" : s->pep ? "pep" :
 		    "service");
 	}
-	for (f = features; *f != NULL; f++)
-		if ((x = xnode_add_child(r, "feature", NS_DISCO_INFO)) != NULL)
-			xnode_set_attr(x, "var", *f);
+	add_feature(r, NS_DISCO_INFO);
+	add_feature(r, NS_DISCO_ITEMS);
+	for (f = pubsub_features; *f != NULL; f++)
+		add_feature(r, *f);
 	/* 5.4: the meta-data form carries the configuration. */
 	if (n != NULL && (x = pep_config_form(&n->cfg, "result")) != NULL)
 		xnode_append(r, x);

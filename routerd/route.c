@@ -223,6 +223,22 @@ route_replay_sessions(void)
 			imd_session_presence(s);
 }
 
+/* pepd (re)started and knows no contact: imd, if it runs, says again
+ * which online resources each account's PEP sees (docs/pep.md,
+ * "Contacts"). */
+void
+route_pep_resync(void)
+{
+	struct child	*imd = imd_child();
+	struct fout	*f;
+
+	if (imd == NULL || !imd->ready ||
+	    (f = fout_new(RF_PEP_RESYNC, NULL, NULL)) == NULL)
+		return;
+	f->hdr.flags = RFF_OPTIONAL;
+	send_to(imd, f);
+}
+
 static void
 session_remove(struct session *s)
 {
@@ -572,6 +588,24 @@ entitled(struct child *ch, struct frame *f)
 	}
 }
 
+/* s2sd says the streams with a remote domain (`from`, one it may speak
+ * for) were lost, for the accounts of a local domain (`to`): docs/pep.md,
+ * "Remote contacts". */
+static int
+pep_domain_lost(struct child *ch, struct frame *f)
+{
+	struct jidref	r;
+
+	if (ch->id != D_S2SD || !entitled(ch, f))
+		return 0;
+	jid_split(f->from, &r);
+	if (r.has_local || r.resource != NULL)
+		return 0;
+	jid_split(f->to, &r);
+	return !r.has_local && r.resource == NULL &&
+	    route_is_local_domain(r.domain, r.domain_len);
+}
+
 static void
 route_stanza(struct child *ch, struct frame *f)
 {
@@ -601,11 +635,17 @@ route_stanza(struct child *ch, struct frame *f)
 			bounce(ch, f, RB_SERVICE_UNAVAILABLE);
 		return;
 	}
-	/* PEP requests to an account's bare JID (c2sd marks them RFF_PEP). */
-	if (ch->id == D_C2SD && (f->hdr.flags & RFF_PEP) &&
+	/* PEP requests to an account's bare JID (c2sd and s2sd mark them
+	 * RFF_PEP, docs/pep.md "Routing to pepd"). */
+	if ((ch->id == D_C2SD || ch->id == D_S2SD) &&
+	    (f->hdr.flags & RFF_PEP) &&
 	    f->hdr.kind == RK_IQ && r.has_local && r.resource == NULL &&
 	    route_is_local_domain(r.domain, r.domain_len)) {
-		if ((svc = service_child(D_PEPD)) != NULL)
+		/* pepd disabled (not merely starting): imd answers as for
+		 * any iq to an account (disco without nodes, private XML,
+		 * service-unavailable for pubsub). */
+		if ((svc = service_child(D_PEPD)) != NULL ||
+		    (!rd.conf->daemons[D_PEPD].enabled && (svc = imd) != NULL))
 			forward_to(ch, f, svc);
 		else
 			bounce(ch, f, RB_SERVICE_UNAVAILABLE);
@@ -684,8 +724,8 @@ route_frame(struct child *ch, struct frame *f)
 	case RF_PEP_PRESENCE:
 		/* Optional contact presence for PEP (docs/pep.md, "Contacts"):
 		 * dropped when pepd is not there to take it. */
-		if (ch->id == D_IMD && service_child(D_PEPD) != NULL &&
-		    rd.children[D_PEPD].ready)
+		if ((ch->id == D_IMD || pep_domain_lost(ch, f)) &&
+		    service_child(D_PEPD) != NULL && rd.children[D_PEPD].ready)
 			route_service(ch, f, D_PEPD);
 		break;
 	case RF_ACCT_PASSWD:

@@ -413,6 +413,15 @@ send_groups(struct child *ch)
 			send_kv(ch->link, "group-member", g->name, g->members[i]);
 }
 
+/* imd learns whether pepd serves PEP, for an account's disco#info
+ * (XEP-0163: identity pubsub/pep and pepd's features). */
+static void
+send_services(struct child *ch)
+{
+	if (ch->id == D_IMD)
+		send_num(ch->link, "pep", rd.conf->daemons[D_PEPD].enabled);
+}
+
 /* s2sd learns the components and their secrets (XEP-0114), the dialback
  * secret (XEP-0185) and the extra trust anchors for server certificates. */
 static void
@@ -492,6 +501,7 @@ send_config(struct child *ch)
 	}
 	send_hosts(ch);
 	send_groups(ch);
+	send_services(ch);
 	send_components(ch);
 	send_listeners(ch);
 	link_send(ch->link, fout_new(RF_CONFIG_END, NULL, NULL));
@@ -602,6 +612,8 @@ child_ready(struct child *ch)
 	link_set_retain(ch->link, (ch->caps & RCAP_ACK) != 0);
 	if (ch->id == D_IMD)
 		route_replay_sessions();
+	if (ch->id == D_PEPD && (ch->caps & RCAP_PEP))
+		route_pep_resync();
 	holdq_release(ch);
 	if (!rd.all_ready_once && supervise_all_ready()) {
 		rd.all_ready_once = 1;

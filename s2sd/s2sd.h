@@ -182,6 +182,8 @@ struct s2s_conn {
 					 * stream dies (s2sd_out.c) */
 	int		 drain;		/* closing for idleness: what the
 					 * peer still sends is routed */
+	int		 polite;	/* ended by a closing tag or for
+					 * idleness, not lost */
 	int		 dead;		/* closed; freed from the reap queue */
 	int		 listed;	/* on the list of live connections */
 	int		 header_sent;
@@ -222,6 +224,8 @@ void	conn_on_xml_error(void *, enum xml_error, const char *);
 void	conn_end(struct s2s_conn *);
 void	conn_close(struct s2s_conn *);
 void	conn_shutdown_all(void);
+int	conn_in_authed(const struct s2s_conn *except, const char *local,
+	    const char *remote);
 const char *conn_transport(const struct s2s_conn *);
 /* Stop and resume reading every stream whose input goes to routerd
  * (incoming server streams, components): s2sd_flow.c. */
@@ -287,6 +291,7 @@ extern const struct xml_callbacks in_callbacks;
 void	in_verify_result(uint64_t in_id, const char *local,
 	    const char *remote, int valid);
 void	in_tls_ready(struct s2s_conn *);
+void	in_lost(struct s2s_conn *);
 void	out_tls_ready(struct s2s_conn *);
 
 /* s2sd_component.c: XEP-0114. */
@@ -309,6 +314,7 @@ enum route_result {
 enum route_result stanza_route(struct xnode *, const char *ns,
 	    uint64_t session);
 void	stanza_bounce(struct frame *, const char *cond);
+void	stanza_domain_lost(const char *local, const char *remote);
 void	stanza_bounce_raw(uint8_t kind, uint8_t stype, const char *from,
 	    const char *to, const char *body, size_t len, const char *cond);
 void	stanza_from_stream(struct s2s_conn *, struct xnode *,

@@ -271,6 +271,8 @@ conn_close(struct s2s_conn *c)
 	if (c->dead)
 		return;
 	c->dead = 1;
+	if (c->kind == SK_SERVER_IN && !c->polite && !s2sd_stopping)
+		in_lost(c);
 	if (c->comp)
 		component_detach(c);
 	if (!TAILQ_EMPTY(&c->unsent))
@@ -339,6 +341,7 @@ timer_cb(int fd, short ev, void *arg)
 		return;
 	}
 	if (c->state == SS_AUTHED) {
+		c->polite = 1;
 		/* idle: close politely (RFC 6120 4.4); stanzas the peer
 		 * sent before it saw our closing tag are still routed */
 		log_info("%s %s %s: idle for %llus, closing", c->local,
@@ -700,9 +703,31 @@ conn_on_stream_close(void *arg)
 {
 	struct s2s_conn *c = arg;
 
+	c->polite = 1;
 	if (c->state != SS_CLOSING)
 		conn_writes(c, "</stream:stream>");
 	conn_end(c);
+}
+
+/* Is local <- remote authenticated on a live incoming stream other
+ * than `except`? */
+int
+conn_in_authed(const struct s2s_conn *except, const char *local,
+    const char *remote)
+{
+	const struct s2s_conn	*c;
+	int			 i;
+
+	TAILQ_FOREACH(c, &conns, entry) {
+		if (c == except || c->dead || c->kind != SK_SERVER_IN)
+			continue;
+		for (i = 0; i < c->npairs; i++)
+			if (c->pairs[i].state == 1 &&
+			    strcmp(c->pairs[i].local, local) == 0 &&
+			    strcmp(c->pairs[i].remote, remote) == 0)
+				return 1;
+	}
+	return 0;
 }
 
 void

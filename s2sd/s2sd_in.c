@@ -105,6 +105,21 @@ in_tls_ready(struct s2s_conn *c)
 	c->header_sent = 0;	/* the peer opens a new stream (5.4.3.3) */
 }
 
+/* An incoming stream ends without a closing tag (the remote server or
+ * the network failed): for each domain pair it carried that no other
+ * incoming stream carries, the remote users' presence is lost. */
+void
+in_lost(struct s2s_conn *c)
+{
+	int i;
+
+	for (i = 0; i < c->npairs; i++)
+		if (c->pairs[i].state == 1 && !conn_in_authed(c,
+		    c->pairs[i].local, c->pairs[i].remote))
+			stanza_domain_lost(c->pairs[i].local,
+			    c->pairs[i].remote);
+}
+
 static struct s2s_pair *
 pair_find(struct s2s_conn *c, const char *local, const char *remote)
 {

@@ -278,6 +278,8 @@ route_fail(struct s2s_remote *r, const char *cond)
 
 	log_info("%s -> %s: %s (%zu stanza(s) bounced)", r->local, r->remote,
 	    cond, r->qcount);
+	/* unreachable: its users' presence here is out of date (pepd) */
+	stanza_domain_lost(r->local, r->remote);
 	r->setup = 0;
 	evtimer_del(r->ev_deadline);
 	queue_drop(r, cond);

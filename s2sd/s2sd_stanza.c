@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "link.h"
 #include "log.h"
+#include "pubsub.h"
 #include "s2sd.h"
 #include "stanza.h"
 
@@ -38,6 +39,20 @@ error_type(const char *cond)
 	    strcmp(cond, "bad-request") == 0)
 		return "modify";
 	return "cancel";
+}
+
+/* docs/pep.md, "Routing to pepd": an iq to an account's bare JID (a
+ * normalized JID with a localpart and no resource) that is pepd's is
+ * marked RFF_PEP, as c2sd does for clients, so a remote entity reaches
+ * an account's PEP service (an OMEMO bundle, an avatar) and a remote
+ * contact's answer reaches pepd's caps question. */
+static uint16_t
+pep_flag(const struct xnode *n, uint8_t kind, uint8_t stype, const char *to)
+{
+	if (kind != RK_IQ || strchr(to, '/') != NULL ||
+	    strchr(to, '@') == NULL)
+		return 0;
+	return pubsub_iq_for_pep(n, stype) ? RFF_PEP : 0;
 }
 
 /*
@@ -73,6 +88,7 @@ stanza_route(struct xnode *n, const char *ns, uint64_t session)
 		return ROUTE_REFUSED;
 	}
 	out->hdr.session = session;
+	out->hdr.flags |= pep_flag(n, kind, stype, to);
 	if (flow_send(out) == -1) {
 		log_debug("stanza from %s for %s: routerd link full, refused",
 		    from, to);
@@ -96,6 +112,28 @@ stanza_from_stream(struct s2s_conn *c, struct xnode *n, const char *invalid)
 		stanza_node_error(c, n, stream_ns(c), "resource-constraint");
 		break;
 	}
+}
+
+/* docs/pep.md, "Remote contacts": the streams with `remote` were lost
+ * (not closed politely), so the presence its users sent us is no longer
+ * kept up to date: pepd takes its contacts there as unavailable for the
+ * accounts of `local` until they send presence again.  An optional
+ * RF_PEP_PRESENCE with domains for JIDs (docs/frames.md). */
+void
+stanza_domain_lost(const char *local, const char *remote)
+{
+	struct fout	*f;
+
+	if ((f = fout_new(RF_PEP_PRESENCE, remote, local)) == NULL)
+		return;
+	f->hdr.flags = RFF_OPTIONAL;
+	fout_put_u8(f, 0);
+	fout_put_str(f, "");
+	fout_put_str(f, "");
+	fout_put_str(f, "");
+	fout_put_u16(f, 0);
+	if (flow_send(f) == -1)
+		log_warnx("%s <- %s: routerd link full", local, remote);
 }
 
 /* Turn `n` into its own error reply (RFC 6120 8.3): swap from and to,

@@ -109,12 +109,11 @@ async def viewer_login(inst, user, notify):
 
 
 async def subscribe(c, to):
-    """Ask for `to`'s presence (monitord approves it), then announce our
-    presence again: the contact (and its caps) reaches pepd with the
-    presence that follows the approval (see docs/monitor.md)."""
+    """Ask for `to`'s presence; monitord approves it, and imd tells pepd
+    at once that our resources are its contacts, so the last items come
+    with no presence of ours (docs/pep.md, "Contacts")."""
     c.send_presence(pto=to, ptype="subscribe")
     await c.presence(to, "subscribed", timeout=15)
-    c.send_presence()
 
 
 async def items_of(c, timeout):

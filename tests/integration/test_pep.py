@@ -403,3 +403,242 @@ def test_pep_contacts_notified_by_caps(inst):
         for c in (owner, view, plain, late):
             await c.close()
     xu.run(t(), timeout=60.0)
+
+
+def test_new_viewer_gets_last_item_on_approval(inst):
+    """A viewer that subscribes to an account after it published gets the
+    last item as soon as the account approves (or had pre-approved), with
+    no further presence of its own (XEP-0163 4.3.2, docs/pep.md
+    "Contacts"): imd tells pepd that the requester's online resources
+    are now contacts of the approver."""
+    for u in ("aown", "aview", "apre"):
+        inst.adduser(u, PW)
+
+    async def t():
+        owner = await pep_login(inst, "aown")
+        payload = xu.ET.fromstring("<tune xmlns='%s'><artist>Can</artist>"
+                                   "</tune>" % NS_TUNE)
+        await owner["xep_0060"].publish(None, TUNE, id="a1", payload=payload)
+        view = await pep_login(inst, "aview", notify=(TUNE,))
+        pre = await pep_login(inst, "apre", notify=(TUNE,))
+        await asyncio.sleep(0.5)
+        # approval of a request
+        view.send_presence(pto=inst.jid("aown"), ptype="subscribe")
+        await owner.presence(inst.jid("aview"), "subscribe")
+        owner.send_presence(pto=inst.jid("aview"), ptype="subscribed")
+        await view.presence(inst.jid("aown"), "subscribed")
+        m, it = await tune_events(view)
+        assert str(m["from"]) == inst.jid("aown") and it.get("id") == "a1"
+        # and may ask for the items itself (XEP-0060 6.5.7), which the
+        # one not yet subscribed may not (access model presence)
+        get = "<pubsub xmlns='%s'><items node='%s'/></pubsub>" % (PS, TUNE)
+        r = ok(await xu.iq(view, inst.jid("aown"), get))
+        its = r.xml.find(q(PS, "pubsub")).find(q(PS, "items"))
+        assert [i.get("id") for i in its] == ["a1"]
+        r = await xu.iq(pre, inst.jid("aown"), get)
+        assert err(r) == ("not-authorized", "presence-subscription-required")
+        # pre-approval (RFC 6121 3.4): the request is approved at once
+        owner.send_presence(pto=inst.jid("apre"), ptype="subscribed")
+        await asyncio.sleep(0.3)
+        pre.send_presence(pto=inst.jid("aown"), ptype="subscribe")
+        await pre.presence(inst.jid("aown"), "subscribed")
+        m, it = await tune_events(pre)
+        assert str(m["from"]) == inst.jid("aown") and it.get("id") == "a1"
+        # once only: no second copy of the last item
+        await view.no_message(0.7)
+        # the viewer cancels its subscription (RFC 6121 3.3): it is no
+        # longer a contact, so the next item reaches only the other one
+        view.send_presence(pto=inst.jid("aown"), ptype="unsubscribe")
+        await owner.presence(inst.jid("aview"), "unsubscribe")
+        payload = xu.ET.fromstring("<tune xmlns='%s'><artist>Neu</artist>"
+                                   "</tune>" % NS_TUNE)
+        await owner["xep_0060"].publish(None, TUNE, id="a2", payload=payload)
+        m, it = await tune_events(pre)
+        assert it.get("id") == "a2"
+        await view.no_message(0.7)
+        for c in (owner, view, pre):
+            await c.close()
+    xu.run(t(), timeout=60.0)
+
+
+def test_pep_service_discovery(inst):
+    """XEP-0163 / XEP-0060 5.2-5.5 on an account's bare JID, with
+    slixmpp's xep_0030: disco#info keeps the account identity and adds
+    pubsub/pep; disco#items lists the nodes the requester may read,
+    with or without a node."""
+    from slixmpp.exceptions import IqError
+    from test_imd_core import befriend
+    for u in ("down", "dfriend", "dstranger"):
+        inst.adduser(u, PW)
+
+    async def t():
+        owner = await pep_login(inst, "down")
+        friend = await pep_login(inst, "dfriend")
+        stranger = await pep_login(inst, "dstranger")
+        await befriend(inst, owner, friend)
+        bare = inst.jid("down")
+        payload = xu.ET.fromstring("<tune xmlns='%s'><artist>Low</artist>"
+                                   "</tune>" % NS_TUNE)
+        await owner["xep_0060"].publish(None, TUNE, id="d1", payload=payload)
+        for node, model in (("urn:test:open", "open"),
+                            ("urn:test:secret", "whitelist")):
+            ok(await xu.iq(owner, bare, (
+                "<pubsub xmlns='%s'><publish node='%s'><item id='x'>"
+                "<entry xmlns='urn:test'>v</entry></item></publish>"
+                "<publish-options>%s</publish-options></pubsub>") % (
+                PS, node, form({"pubsub#access_model": model},
+                               form_type=PS + "#publish-options")), "set"))
+        d = "xep_0030"
+        info = (await stranger[d].get_info(jid=bare))["disco_info"]
+        idents = {(i[0], i[1]) for i in info["identities"]}
+        assert {("account", "registered"), ("pubsub", "pep")} <= idents
+        assert PS + "#publish-options" in info["features"]
+        assert DISCO_INFO in info["features"]
+
+        async def nodes(c, node=None):
+            r = await c[d].get_items(jid=bare, node=node)
+            return {(str(j), n, name) for j, n, name in r["disco_items"]["items"]}
+        everything = {(bare, TUNE, None), (bare, "urn:test:open", None),
+                      (bare, "urn:test:secret", None)}
+        assert await nodes(owner) == everything
+        assert await nodes(friend) == everything - {(bare, "urn:test:secret", None)}
+        assert await nodes(stranger) == {(bare, "urn:test:open", None)}
+        # a node's items (5.5): names are item ids
+        assert await nodes(friend, TUNE) == {(bare, None, "d1")}
+        # a node (5.3): a leaf, with its meta-data, for who may read it
+        info = (await friend[d].get_info(jid=bare, node=TUNE))["disco_info"]
+        assert ("pubsub", "leaf") in {(i[0], i[1]) for i in info["identities"]}
+        for c, node in ((stranger, TUNE), (friend, "urn:test:secret"),
+                        (stranger, "nosuch")):
+            with pytest.raises(IqError) as e:
+                await c[d].get_info(jid=bare, node=node)
+            assert e.value.condition == "item-not-found"
+            with pytest.raises(IqError) as e:
+                await c[d].get_items(jid=bare, node=node)
+            assert e.value.condition == "item-not-found"
+        # the account asks itself with no 'to' (RFC 6120 10.3.3)
+        r = ok(await xu.iq(owner, None, "<query xmlns='%s'/>" % DISCO_ITEMS))
+        got = {i.get("node") for i in r.xml.find(q(DISCO_ITEMS, "query"))}
+        assert got == {TUNE, "urn:test:open", "urn:test:secret"}
+        for c in (owner, friend, stranger):
+            await c.close()
+    xu.run(t(), timeout=60.0)
+
+
+def test_blocked_contact_loses_pep(inst):
+    """XEP-0191: pepd sends to sessions directly, so imd takes a contact
+    the owner blocks out of pepd's mirror (no notifications, no
+    presence-model access) and puts it back on unblock (last item)."""
+    from test_imd_core import befriend
+    for u in ("kown", "kview"):
+        inst.adduser(u, PW)
+    blk = "urn:xmpp:blocking"
+
+    async def t():
+        owner = await pep_login(inst, "kown")
+        view = await pep_login(inst, "kview", notify=(TUNE,))
+        await befriend(inst, owner, view)
+        get = "<pubsub xmlns='%s'><items node='%s'/></pubsub>" % (PS, TUNE)
+
+        async def tune(item_id):
+            payload = xu.ET.fromstring("<tune xmlns='%s'><artist>%s</artist>"
+                                       "</tune>" % (NS_TUNE, item_id))
+            await owner["xep_0060"].publish(None, TUNE, id=item_id,
+                                            payload=payload)
+        await tune("k1")
+        m, it = await tune_events(view)
+        assert it.get("id") == "k1"
+        ok(await xu.iq(owner, None, "<block xmlns='%s'><item jid='%s'/>"
+                       "</block>" % (blk, inst.jid("kview")), "set"))
+        await tune("k2")
+        await view.no_message(0.7)
+        r = await xu.iq(view, inst.jid("kown"), get)
+        assert err(r) == ("not-authorized", "presence-subscription-required")
+        ok(await xu.iq(owner, None, "<unblock xmlns='%s'><item jid='%s'/>"
+                       "</unblock>" % (blk, inst.jid("kview")), "set"))
+        m, it = await tune_events(view)
+        assert it.get("id") == "k2"
+        ok(await xu.iq(view, inst.jid("kown"), get))
+        for c in (owner, view):
+            await c.close()
+    xu.run(t(), timeout=60.0)
+
+
+def test_contacts_after_pepd_restart(inst):
+    """pepd keeps its contact mirror in memory: when it restarts, routerd
+    has imd say every online resource again (RF_PEP_RESYNC), so contacts
+    keep their notifications and access without new presence."""
+    from test_imd_core import befriend
+    for u in ("rown", "rview"):
+        inst.adduser(u, PW)
+
+    async def t():
+        owner = await pep_login(inst, "rown")
+        view = await pep_login(inst, "rview", notify=(TUNE,))
+        await befriend(inst, owner, view)
+        get = "<pubsub xmlns='%s'><items node='%s'/></pubsub>" % (PS, TUNE)
+
+        async def tune(item_id):
+            payload = xu.ET.fromstring("<tune xmlns='%s'><artist>%s</artist>"
+                                       "</tune>" % (NS_TUNE, item_id))
+            await owner["xep_0060"].publish(None, TUNE, id=item_id,
+                                            payload=payload)
+
+        async def wait_id(want):
+            while True:
+                m, it = await tune_events(view, timeout=10)
+                if it.get("id") == want:
+                    return
+        await tune("x1")
+        await wait_id("x1")
+        old = inst.pid_of("pepd")
+        inst.ctl("restart", "pepd")
+        inst.wait_ready("pepd", timeout=10, not_pid=old)
+        await asyncio.sleep(0.5)
+        ok(await xu.iq(view, inst.jid("rown"), get))
+        await tune("x2")
+        await wait_id("x2")
+        for c in (owner, view):
+            await c.close()
+    xu.run(t(), timeout=60.0)
+
+
+@pytest.fixture(scope="module")
+def nopep(tmp_path_factory):
+    from conftest import start_instance
+    i = start_instance(tmp_path_factory.mktemp("nopep"),
+                       extra_conf="daemon pepd { disable }\n")
+    i.adduser("alice", PW)
+    yield i
+    assert i.stop(), "processes were left behind at stop"
+
+
+def test_account_without_pepd(nopep):
+    """pepd disabled: imd answers what c2sd marks for pepd, as it would
+    any iq to an account: disco#items empty, no pubsub/pep and no
+    bookmarks #compat in disco#info, pubsub service-unavailable, and
+    storage:bookmarks is plain private XML."""
+    async def t():
+        a = await login(nopep, "alice")
+        bare = nopep.jid("alice")
+        r = ok(await xu.iq(a, bare, "<query xmlns='%s'/>" % DISCO_ITEMS))
+        assert list(r.xml.find(q(DISCO_ITEMS, "query"))) == []
+        r = ok(await xu.iq(a, bare, "<query xmlns='%s'/>" % DISCO_INFO))
+        qy = r.xml.find(q(DISCO_INFO, "query"))
+        idents = {(i.get("category"), i.get("type"))
+                  for i in qy.findall(q(DISCO_INFO, "identity"))}
+        assert idents == {("account", "registered")}
+        feats = {f.get("var") for f in qy.findall(q(DISCO_INFO, "feature"))}
+        assert "urn:xmpp:bookmarks:1#compat" not in feats
+        assert PS + "#publish" not in feats
+        r = await xu.iq(a, bare, "<pubsub xmlns='%s'><items node='n'/>"
+                        "</pubsub>" % PS)
+        assert err(r)[0] == "service-unavailable"
+        st = "<query xmlns='jabber:iq:private'><storage xmlns=" \
+             "'storage:bookmarks'>%s</storage></query>"
+        ok(await xu.iq(a, None, st % "<conference jid='r@conference.x'/>",
+                       "set"))
+        r = ok(await xu.iq(a, None, st % ""))
+        assert "r@conference.x" in str(r)
+        await a.close()
+    xu.run(t())

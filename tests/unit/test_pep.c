@@ -26,6 +26,8 @@
 
 #include "daemon.h"
 #include "link.h"
+#include "pubsub.h"
+#include "stanza.h"
 #include "store.h"
 
 /* pepd.c itself, main() compiled out: its ops are what we drive. */
@@ -578,6 +580,80 @@ test_caps_verify(void **state)
 	no_reply();
 }
 
+/* The wider ends of RF_PEP_PRESENCE (docs/frames.md): every resource of
+ * a bare JID for one owner (imd), every contact at a domain for the
+ * owners of a local domain (s2sd); an available one must name a
+ * resource. */
+static void
+test_contacts_end(void **state)
+{
+	(void)state;
+	contact_presence("r@remote.net/1", "o@example.org", "", "");
+	contact_presence("r@remote.net/2", "o@example.org", "", "");
+	contact_presence("s@remote.net/1", "o@example.org", "", "");
+	contact_presence("s@remote.net/1", "p@example.org", "", "");
+	contact_presence("l@example.org/1", "o@example.org", "", "");
+	contact_presence("t@remote.net", "o@example.org", "", "");
+	assert_false(pep_contact_subscribed("o@example.org", "t@remote.net"));
+	assert_true(pep_contact_subscribed("o@example.org", "r@remote.net"));
+
+	contact_presence("r@remote.net", "o@example.org", NULL, "");
+	assert_false(pep_contact_subscribed("o@example.org", "r@remote.net"));
+	assert_true(pep_contact_subscribed("o@example.org", "s@remote.net"));
+
+	contact_presence("remote.net", "other.org", NULL, "");
+	assert_true(pep_contact_subscribed("o@example.org", "s@remote.net"));
+	contact_presence("remote.net", "example.org", NULL, "");
+	assert_false(pep_contact_subscribed("o@example.org", "s@remote.net"));
+	assert_false(pep_contact_subscribed("p@example.org", "s@remote.net"));
+	assert_true(pep_contact_subscribed("o@example.org", "l@example.org"));
+	/* a domain end addressed to an account is not one */
+	contact_presence("s@remote.net/1", "o@example.org", "", "");
+	contact_presence("remote.net", "o@example.org", NULL, "");
+	assert_true(pep_contact_subscribed("o@example.org", "s@remote.net"));
+}
+
+/* pubsub.h: which iq to an account's bare JID c2sd and s2sd mark
+ * RFF_PEP for pepd. */
+static int
+for_pep(const char *iq)
+{
+	struct xnode	*x = xml_parse_element(iq, strlen(iq), NULL);
+	int		 rc;
+
+	assert_non_null(x);
+	rc = pubsub_iq_for_pep(x, stanza_node_stype(x));
+	xnode_free(x);
+	return rc;
+}
+
+static void
+test_iq_for_pep(void **state)
+{
+	(void)state;
+	assert_true(for_pep("<iq type='get' id='1'><pubsub xmlns="
+	    "'http://jabber.org/protocol/pubsub'/></iq>"));
+	assert_true(for_pep("<iq type='set' id='1'><pubsub xmlns="
+	    "'http://jabber.org/protocol/pubsub#owner'/></iq>"));
+	assert_true(for_pep("<iq type='get' id='1'><query xmlns="
+	    "'http://jabber.org/protocol/disco#items'/></iq>"));
+	assert_true(for_pep("<iq type='get' id='1'><query xmlns="
+	    "'http://jabber.org/protocol/disco#items' node='n'/></iq>"));
+	assert_true(for_pep("<iq type='get' id='1'><query xmlns="
+	    "'http://jabber.org/protocol/disco#info' node='n'/></iq>"));
+	assert_true(for_pep("<iq type='result' id='pepcaps.1.x'/>"));
+	assert_true(for_pep("<iq type='error' id='pepcaps.1.x'/>"));
+	/* the account's own disco#info, other payloads: imd's */
+	assert_false(for_pep("<iq type='get' id='1'><query xmlns="
+	    "'http://jabber.org/protocol/disco#info'/></iq>"));
+	assert_false(for_pep("<iq type='get' id='1'><query xmlns="
+	    "'jabber:iq:roster'/></iq>"));
+	assert_false(for_pep("<iq type='get' id='1'><item xmlns="
+	    "'http://jabber.org/protocol/disco#items'/></iq>"));
+	assert_false(for_pep("<iq type='result' id='push1'/>"));
+	assert_false(for_pep("<iq type='get' id='1'/>"));
+}
+
 int
 main(void)
 {
@@ -594,6 +670,9 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test(test_caps_ver),
 		cmocka_unit_test_setup_teardown(test_caps_verify, setup,
+		    teardown),
+		cmocka_unit_test(test_iq_for_pep),
+		cmocka_unit_test_setup_teardown(test_contacts_end, setup,
 		    teardown),
 	};
 

@@ -249,14 +249,8 @@
 		conn.addHandler(onMessage, null, 'message');
 		// The account monitord runs as shares its nodes with contacts
 		// only (access model presence): ask once; monitord approves
-		// viewers it is told to.  Presence is sent again when the
-		// approval arrives, so the server learns of the new contact.
-		conn.addHandler((p) => {
-			if (S.getBareJidFromJid(p.getAttribute('from') || '') ===
-			    source)
-				sendPresence();
-			return true;
-		}, null, 'presence', 'subscribed');
+		// viewers it is told to, and the server then sends the last
+		// items of the nodes our caps ask for (docs/monitor.md).
 		sendPresence();
 		if (source !== own)
 			conn.send($pres({ to: source, type: 'subscribe' }));
