@@ -65,6 +65,21 @@ conf_limit(int argc, const char **argv, unsigned long long max, unsigned *out)
 	return 0;
 }
 
+/* pubsub-create: who may create nodes on pubsub.<host>. */
+static int
+conf_create(int argc, const char **argv)
+{
+	static const char *const names[] = { "local", "anyone", "nobody" };
+	int	i;
+
+	for (i = 0; argc == 1 && i < 3; i++)
+		if (strcmp(argv[0], names[i]) == 0) {
+			pep_conf.create = i;
+			return 0;
+		}
+	return -1;
+}
+
 static int
 pepd_configure(const char *key, int argc, const char **argv)
 {
@@ -87,6 +102,8 @@ pepd_configure(const char *key, int argc, const char **argv)
 		pep_conf.max_payload = (size_t)v;
 		return 0;
 	}
+	if (strcmp(key, "pubsub-create") == 0)
+		return conf_create(argc, argv);
 	if (strcmp(key, "pep-max-items") == 0)
 		return conf_limit(argc, argv, PEP_LIMIT_ITEMS,
 		    &pep_limits.max_items);

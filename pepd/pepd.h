@@ -126,6 +126,8 @@ struct pep_conf {
 	char		 hosts[PEP_MAX_HOSTS][JID_PART_MAX + 1];
 	int		 nhosts;
 	size_t		 max_payload;	/* bytes of one item's payload */
+	enum { PEP_CREATE_LOCAL, PEP_CREATE_ANYONE, PEP_CREATE_NOBODY }
+			 create;	/* pubsub-create, on pubsub.<host> */
 };
 
 /* A request as the handlers see it. */

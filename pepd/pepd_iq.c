@@ -68,8 +68,9 @@ node_of(struct pep_stanza *s, const struct xnode *el)
 	return n;
 }
 
-/* XEP-0060 8.1.1: accounts of our own domains create on pubsub.<host>;
- * on a PEP service only the account itself (XEP-0163 4.3). */
+/* XEP-0060 8.1.1: on pubsub.<host> whom pubsub-create names (by
+ * default accounts of our own domains); on a PEP service only the
+ * account itself (XEP-0163 4.3). */
 static int
 may_create(struct pep_stanza *s)
 {
@@ -77,8 +78,15 @@ may_create(struct pep_stanza *s)
 
 	if (s->pep)
 		return strcmp(s->from_bare, s->service) == 0;
-	return jid_parse(s->from_bare, strlen(s->from_bare), &j) == 0 &&
-	    j.local[0] != '\0' && pep_is_host(j.domain);
+	switch (pep_conf.create) {
+	case PEP_CREATE_ANYONE:
+		return 1;
+	case PEP_CREATE_NOBODY:
+		return 0;
+	default:
+		return jid_parse(s->from_bare, strlen(s->from_bare), &j) == 0 &&
+		    j.local[0] != '\0' && pep_is_host(j.domain);
+	}
 }
 
 /* Create `name` with the submitted form (may be NULL) on the defaults. */

@@ -96,6 +96,9 @@ const struct conf_option conf_options[] = {
 	{ "presence-rate", OPT_NUMBER, "10", IMD, NULL, 0, 1000,
 	    "available presence broadcasts per second per resource; more "
 	    "are merged into the latest (0 = unlimited)" },
+	{ "pubsub-create", OPT_ENUM, "local", PEPD, "local anyone nobody", 0, 0,
+	    "who may create nodes on pubsub.<domain>: accounts of this "
+	    "server, anyone (also remote users), or nobody" },
 	{ "rate-limit", OPT_SIZE, "64K", C2SD, NULL, 0, 1 * G,
 	    "bytes per second a client may send (0 = unlimited)" },
 	{ "require-tls", OPT_BOOL, "yes", C2SD, NULL, 0, 1,

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import slixmpp
+import slixmpp.exceptions
 from slixmpp.componentxmpp import ComponentXMPP
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
@@ -165,6 +166,33 @@ def test_iq_to_component(inst):
             assert ans is not None and ans.text == "42", str(r)
         finally:
             await a.close()
+            k.disconnect()
+    xu.run(go())
+
+
+def test_component_may_not_create_pubsub_nodes(inst):
+    """pubsub-create local (the default): only accounts of the server
+    create nodes on pubsub.<domain>; a component is not one (XEP-0060
+    8.1.1, forbidden)."""
+    async def go():
+        k = await component(inst)
+        try:
+            req = k.make_iq_set(ito="pubsub.localhost", ifrom=COMP)
+            req.append(ET.fromstring("<pubsub xmlns='http://jabber.org/"
+                                     "protocol/pubsub'><create node='c1'/>"
+                                     "</pubsub>"))
+            try:
+                r = await req.send(timeout=5)
+            except slixmpp.exceptions.IqError as e:
+                r = e.iq
+            assert r["type"] == "error", str(r)
+            # the error as pepd sent it (slixmpp's component mode adds a
+            # jabber:client error of its own to the stanza object)
+            e = r.xml.find(q(NS_COMP, "error"))
+            assert e is not None and e.get("type") == "auth", str(r)
+            assert e.find(q("urn:ietf:params:xml:ns:xmpp-stanzas",
+                            "forbidden")) is not None, str(r)
+        finally:
             k.disconnect()
     xu.run(go())
 

@@ -642,3 +642,34 @@ def test_account_without_pepd(nopep):
         assert "r@conference.x" in str(r)
         await a.close()
     xu.run(t())
+
+
+@pytest.fixture(scope="module")
+def nocreate(tmp_path_factory):
+    from conftest import start_instance
+    i = start_instance(tmp_path_factory.mktemp("nocreate"),
+                       extra_conf="pubsub-create nobody\n")
+    i.adduser("alice", PW)
+    yield i
+    assert i.stop(), "processes were left behind at stop"
+
+
+def test_pubsub_create_nobody(nocreate):
+    """pubsub-create nobody: an account of the server can neither create
+    a node on pubsub.<domain> nor have a publish create one (XEP-0060
+    8.1.1, forbidden); its own PEP service is not affected."""
+    async def t():
+        a = await login(nocreate, "alice")
+        r = await ps(a, nocreate, "<create node='n1'/>")
+        assert err(r)[0] == "forbidden"
+        r = await publish(a, nocreate, "n2", "x")
+        assert err(r)[0] == "forbidden"
+        r = ok(await xu.iq(a, svc(nocreate), "<query xmlns='%s'/>"
+                           % DISCO_ITEMS))
+        assert list(r.xml.find(q(DISCO_ITEMS, "query"))) == []
+        r = await xu.iq(a, None, "<pubsub xmlns='%s'><publish node='mine'>"
+                        "<item><entry xmlns='urn:test'>y</entry></item>"
+                        "</publish></pubsub>" % PS, "set")
+        ok(r)
+        await a.close()
+    xu.run(t())
