@@ -58,7 +58,7 @@ enum rf_type {
 				   str caps-ver (docs/pep.md, "Contacts"); ends also
 				   for a bare JID (imd) or a lost remote domain (s2sd,
 				   to = a local domain), docs/frames.md */
-	RF_PEP_RESYNC		= 39,	/* routerd -> imd (RFF_OPTIONAL, empty): pepd
+	RF_PEP_RESYNC		= 42,	/* routerd -> imd (RFF_OPTIONAL, empty): pepd
 				   (re)started with no contact mirror; send
 				   RF_PEP_PRESENCE for every online resource */
 
