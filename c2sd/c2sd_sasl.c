@@ -77,7 +77,7 @@ feature_mechanisms(struct conn *c, struct xnode *f)
 	size_t		 i;
 	uint8_t		 buf[64];
 
-	if (c->user[0])
+	if (c->user != NULL)
 		return;
 	if ((ms = xnode_add_child(f, "mechanisms", NS_SASL)) == NULL)
 		return;
@@ -302,13 +302,16 @@ sasl_success(struct conn *c, struct frame *f)
 	const char	*user;
 	const uint8_t	*add;
 	size_t		 ulen, alen;
+	char		 local[JID_PART_MAX + 1];
 
+	free(c->user);		/* none: SASL is offered only before */
+	c->user = NULL;
 	if (frame_get_str(f, &user, &ulen) == -1 ||
 	    frame_get_data(f, &add, &alen) == -1 || frame_get_end(f) == -1 ||
-	    jid_prep_local(user, ulen, c->user) == -1) {
+	    jid_prep_local(user, ulen, local) == -1 || local[0] == '\0' ||
+	    (c->user = strdup(local)) == NULL) {
 		log_warnx("conn %llu: bad SASL success frame",
 		    (unsigned long long)c->id);
-		c->user[0] = '\0';
 		c->sasl_corr = 0;
 		sasl_fail(c, "temporary-auth-failure", NULL);
 		return;

@@ -31,6 +31,12 @@
  *   allowed: callers defer it.
  * - Non-whitespace text between stanzas is bad-format (RFC 6120 section
  *   4.9.3.1); whitespace there is a keepalive and ignored.
+ * - xml_stream_sleep() frees expat (about 10 KiB) while a stream rests
+ *   between stanzas; the next feed makes a new parser and replays the
+ *   root's start tag, kept as the client sent it, so the new parser has
+ *   the same open element and namespace bindings: between stanzas that
+ *   is all the state expat has.  Byte offsets carry on across it
+ *   (`shift`), so limits and restarts see one continuous stream.
  * - Element nodes hold their name and ns in the same allocation; text and
  *   attributes are separate.  Fields are owned by the tree: change them only
  *   through the xnode_* functions.  Parsed elements always have a non-NULL
@@ -67,6 +73,9 @@
  */
 #define RESCAN_FLOOR	1024
 #define RESCAN_FACTOR	64
+/* A stream root's start tag longer than this is not kept: such a stream
+ * never sleeps.  Real ones are 100-300 bytes. */
+#define MAX_SAVED_HEADER 2048
 
 /*
  * Debian backports reparse deferral (expat 2.6) into 2.5; where present it
@@ -95,11 +104,15 @@ struct xml_stream {
 	long long		 last_ev;	/* end of the last event */
 	long long		 rescan;	/* partial-token bytes re-fed */
 	long long		 restart_at;	/* offset where a reset applies */
+	long long		 shift;		/* stream offset of expat's byte 0 */
+	char			*hdr;		/* the root's start tag, for waking */
+	size_t			 hdr_len;
 	enum xml_error		 err;
 	const char		*detail;
 	int			 in_parse;
 	int			 stopped;
 	int			 reset_pending;
+	int			 replay;	/* feeding hdr to a new parser */
 };
 
 /* ---- growable buffer ---- */
@@ -710,7 +723,7 @@ xml_error_condition(enum xml_error e)
 static long long
 event_end(struct xml_stream *s)
 {
-	return (long long)XML_GetCurrentByteIndex(s->p) +
+	return s->shift + (long long)XML_GetCurrentByteIndex(s->p) +
 	    XML_GetCurrentByteCount(s->p);
 }
 
@@ -779,12 +792,34 @@ oom:
 	return NULL;
 }
 
+/* Keeps the root's start tag as it came, for xml_stream_sleep(); without
+ * it (too long, no memory, expat without context bytes) the stream just
+ * never sleeps. */
+static void
+save_header(struct xml_stream *s)
+{
+	const char	*buf;
+	int		 off, size, n = XML_GetCurrentByteCount(s->p);
+
+	free(s->hdr);
+	s->hdr = NULL;
+	s->hdr_len = 0;
+	if (n <= 0 || n > MAX_SAVED_HEADER ||
+	    (buf = XML_GetInputContext(s->p, &off, &size)) == NULL ||
+	    off < 0 || n > size - off || (s->hdr = malloc(n)) == NULL)
+		return;
+	memcpy(s->hdr, buf + off, n);
+	s->hdr_len = (size_t)n;
+}
+
 /* Stream mode: the root must be <stream:stream/> (RFC 6120 section 4.8.1). */
 static void
 root_start(struct xml_stream *s, const char *qn, const char **atts)
 {
 	struct xnode	*hdr;
 
+	if (s->replay)
+		return;		/* waking: the stream was opened before */
 	if ((hdr = make_elem(s, qn, atts)) == NULL)
 		return;
 	if (strcmp(hdr->name, "stream") != 0)
@@ -794,6 +829,7 @@ root_start(struct xml_stream *s, const char *qn, const char **atts)
 	else {
 		s->mark = s->last_ev = event_end(s);
 		s->rescan = 0;
+		save_header(s);
 		if (s->cb.stream_open != NULL)
 			s->cb.stream_open(s->arg, hdr);
 	}
@@ -819,7 +855,7 @@ on_start(void *ud, const XML_Char *qn, const XML_Char **atts)
 		return;
 	}
 	if (level == 1)
-		s->stanza_start = XML_GetCurrentByteIndex(s->p);
+		s->stanza_start = s->shift + XML_GetCurrentByteIndex(s->p);
 	else if (++s->kids[level - 1] > s->lim.max_children) {
 		fail(s, XE_POLICY_VIOLATION, "too many child elements");
 		return;
@@ -994,7 +1030,7 @@ clear_state(struct xml_stream *s)
 	xnode_free(s->result);
 	s->top = s->cur = s->result = NULL;
 	s->depth = 0;
-	s->fed = s->stanza_start = s->mark = s->restart_at = 0;
+	s->fed = s->stanza_start = s->mark = s->restart_at = s->shift = 0;
 	s->last_ev = s->rescan = 0;
 	s->err = XE_NONE;
 	s->detail = NULL;
@@ -1002,12 +1038,41 @@ clear_state(struct xml_stream *s)
 	s->reset_pending = 0;
 }
 
-/* Returns -1 if expat could not reset (out of memory). */
+/* A parser and the per-level counts, after xml_stream_sleep() freed them. */
+static int
+make_parser(struct xml_stream *s)
+{
+	if (s->kids == NULL &&
+	    (s->kids = calloc(s->lim.max_depth + 2, sizeof(*s->kids))) == NULL)
+		return -1;
+	if ((s->p = XML_ParserCreateNS("UTF-8", NS_SEP)) == NULL)
+		return -1;
+	setup_parser(s);
+	return 0;
+}
+
+/*
+ * Returns -1 if expat could not reset (out of memory).  In stream mode the
+ * parser goes and the next feed makes one: its memory is then allocated
+ * in one go after what the stream restart came with (a TLS session), so
+ * a later xml_stream_sleep() frees whole pages rather than holes between
+ * long-lived objects.  Framed mode resets for every document and keeps it.
+ */
 static int
 reset_now(struct xml_stream *s)
 {
 	clear_state(s);
-	if (XML_ParserReset(s->p, "UTF-8") != XML_TRUE) {
+	free(s->hdr);
+	s->hdr = NULL;
+	s->hdr_len = 0;
+	if (s->mode == XML_MODE_STREAM) {
+		if (s->p != NULL)
+			XML_ParserFree(s->p);
+		s->p = NULL;
+		return 0;
+	}
+	if (s->p == NULL ? make_parser(s) == -1 :
+	    XML_ParserReset(s->p, "UTF-8") != XML_TRUE) {
 		s->err = XE_INTERNAL;
 		s->detail = "parser reset failed";
 		return -1;
@@ -1062,13 +1127,13 @@ xml_stream_new(enum xml_mode mode, const struct xml_limits *lim,
 	if (cb != NULL)
 		s->cb = *cb;
 	s->arg = arg;
+	/* stream mode: the first feed makes the parser (see reset_now) */
 	if (set_limits(s, lim) == -1 ||
-	    (s->p = XML_ParserCreateNS("UTF-8", NS_SEP)) == NULL) {
+	    (mode == XML_MODE_FRAMED && make_parser(s) == -1)) {
 		free(s->kids);
 		free(s);
 		return NULL;
 	}
-	setup_parser(s);
 	return s;
 }
 
@@ -1078,9 +1143,59 @@ xml_stream_free(struct xml_stream *s)
 	if (s == NULL)
 		return;
 	clear_state(s);
-	XML_ParserFree(s->p);
+	if (s->p != NULL)
+		XML_ParserFree(s->p);
 	free(s->kids);
+	free(s->hdr);
 	free(s);
+}
+
+/*
+ * Frees the parser while nothing is pending: between stanzas of an open
+ * stream whose header was kept, or between documents in framed mode.
+ */
+int
+xml_stream_sleep(struct xml_stream *s)
+{
+	if (s->p == NULL)
+		return 0;
+	if (s->in_parse || s->err != XE_NONE || s->stopped ||
+	    s->reset_pending || s->top != NULL || s->result != NULL)
+		return -1;
+	if (s->mode == XML_MODE_STREAM && (s->hdr == NULL ||
+	    s->depth != s->base || s->mark != s->fed || s->last_ev != s->fed))
+		return -1;
+	XML_ParserFree(s->p);
+	s->p = NULL;
+	free(s->kids);
+	s->kids = NULL;
+	return 1;
+}
+
+/* A new parser that stands where the old one stood: inside the root, with
+ * offsets going on from s->fed; or, at the start of a stream, a fresh one. */
+static int
+wake(struct xml_stream *s)
+{
+	enum XML_Status	 st;
+
+	if (make_parser(s) == -1) {
+		fail(s, XE_INTERNAL, "out of memory");
+		return -1;
+	}
+	if (s->hdr == NULL)
+		return 0;
+	s->depth = 0;
+	s->shift = s->fed - (long long)s->hdr_len;
+	s->replay = s->in_parse = 1;
+	st = XML_Parse(s->p, s->hdr, (int)s->hdr_len, XML_FALSE);
+	s->replay = s->in_parse = 0;
+	if (st != XML_STATUS_OK || s->depth != s->base || s->err != XE_NONE) {
+		s->err = XE_NONE;
+		fail(s, XE_INTERNAL, "parser wake failed");
+		return -1;
+	}
+	return 0;
 }
 
 /* Inside a parse the reset waits for expat to return (see feed_piece). */
@@ -1250,6 +1365,9 @@ xml_stream_feed(struct xml_stream *s, const char *buf, size_t len)
 	if (s->mode == XML_MODE_FRAMED)
 		return feed_framed(s, buf, len);
 	while (len > 0 && s->err == XE_NONE) {
+		/* after xml_stream_sleep(), or a restart (reset_now) */
+		if (s->p == NULL && wake(s) == -1)
+			break;
 		n = feed_piece(s, buf, len < s->piece ? len : s->piece);
 		buf += n;
 		len -= n;
