@@ -87,6 +87,9 @@ struct host {
 	char		*key_pem;	/* wiped after loading */
 	SSL_CTX		*ctx;
 	int		 registration;	/* XEP-0077 account creation allowed */
+	/* RFC 5929 tls-server-end-point of ctx's certificate, made once */
+	uint8_t		 cb_endpoint[64];
+	size_t		 cb_endpoint_len;	/* 0: not defined for it */
 };
 TAILQ_HEAD(hostlist, host);
 extern struct hostlist c2sd_hosts;
@@ -361,6 +364,7 @@ int	 tls_handshake(struct conn *);	/* 1 done, 0 again, -1 failed */
 ssize_t	 tls_read(struct conn *, void *, size_t);	/* -2: would block */
 ssize_t	 tls_write(struct conn *, const void *, size_t);	/* -2: would block */
 size_t	 tls_cb_exporter(struct conn *, uint8_t *, size_t);
+int	 tls_cb_has_exporter(const struct conn *);	/* without deriving */
 size_t	 tls_cb_endpoint(struct conn *, uint8_t *, size_t);
 void	 tls_conn_free(struct conn *);
 
