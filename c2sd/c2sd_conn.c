@@ -253,16 +253,18 @@ conn_events(struct conn *c)
 	    read_cb, c);
 	c->ev_write = event_new(daemon_base, c->fd, EV_WRITE, write_cb, c);
 	c->ev_timer = evtimer_new(daemon_base, timer_cb, c);
-	c->ev_keepalive = event_new(daemon_base, -1, EV_PERSIST,
-	    keepalive_cb, c);
 	c->ev_grace = evtimer_new(daemon_base, grace_cb, c);
-	c->ev_rate = evtimer_new(daemon_base, rate_cb, c);
-	if (!c->ev_read || !c->ev_write || !c->ev_timer || !c->ev_keepalive ||
-	    !c->ev_grace || !c->ev_rate)
+	/* ev_rate only when the rate limit first bites (rate_pause), and no
+	 * keepalive event when keepalive is off: every idle session has a
+	 * struct conn, each event is 144 bytes */
+	if (!c->ev_read || !c->ev_write || !c->ev_timer || !c->ev_grace)
 		return -1;
 	event_add(c->ev_read, NULL);
 	c->reading = 1;
 	if (c2sd_conf.keepalive) {
+		if ((c->ev_keepalive = event_new(daemon_base, -1, EV_PERSIST,
+		    keepalive_cb, c)) == NULL)
+			return -1;
 		tv.tv_sec = (time_t)c2sd_conf.keepalive;
 		tv.tv_usec = 0;
 		event_add(c->ev_keepalive, &tv);
@@ -483,6 +485,11 @@ rate_pause(struct conn *c)
 	if (c->reading) {
 		event_del(c->ev_read);
 		c->reading = 0;
+	}
+	if (c->ev_rate == NULL &&
+	    (c->ev_rate = evtimer_new(daemon_base, rate_cb, c)) == NULL) {
+		conn_destroy(c);	/* from conn_read: nothing above uses c */
+		return;
 	}
 	want = c2sd_conf.rate_limit < 4096 ? c2sd_conf.rate_limit : 4096;
 	ms = (want * 1000 + c2sd_conf.rate_limit - 1) / c2sd_conf.rate_limit;

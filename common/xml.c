@@ -37,6 +37,10 @@
  *   the same open element and namespace bindings: between stanzas that
  *   is all the state expat has.  Byte offsets carry on across it
  *   (`shift`), so limits and restarts see one continuous stream.
+ * - A stream-mode parser takes its memory from a slab of its own first
+ *   (mm_*): expat allocates a dozen pieces per parser, and freed one by one
+ *   between the long-lived objects of other connections they leave holes
+ *   the allocator cannot give back; one slab freed at once is whole pages.
  * - Element nodes hold their name and ns in the same allocation; text and
  *   attributes are separate.  Fields are owned by the tree: change them only
  *   through the xnode_* functions.  Parsed elements always have a non-NULL
@@ -113,6 +117,108 @@ struct xml_stream {
 	int			 stopped;
 	int			 reset_pending;
 	int			 replay;	/* feeding hdr to a new parser */
+	char			*slab;		/* stream mode: expat's memory */
+	size_t			 slab_used;
+	size_t			 slab_last;	/* offset of the last piece */
+};
+
+/* ---- expat's memory (see the header) ---- */
+
+#define PARSER_SLAB	(12 * 1024)	/* what a login's parser uses */
+#define SLAB_HDR	16		/* the piece's size, and alignment */
+#define SLAB_NOLAST	((size_t)-1)
+
+/* The stream whose expat call is running: set around every call that may
+ * allocate or free (mm_enter), since a callback may parse something else
+ * with another parser in between. */
+static struct xml_stream *mm_cur;
+
+static struct xml_stream *
+mm_enter(struct xml_stream *s)
+{
+	struct xml_stream *prev = mm_cur;
+
+	mm_cur = s;
+	return prev;
+}
+
+static int
+in_slab(const struct xml_stream *s, const void *p)
+{
+	return s != NULL && s->slab != NULL && (const char *)p >= s->slab &&
+	    (const char *)p < s->slab + PARSER_SLAB;
+}
+
+static size_t
+slab_need(size_t n)
+{
+	return SLAB_HDR + ((n + SLAB_HDR - 1) & ~(size_t)(SLAB_HDR - 1));
+}
+
+static void *
+mm_malloc(size_t n)
+{
+	struct xml_stream	*s = mm_cur;
+	char			*p;
+
+	if (s == NULL || s->slab == NULL || n > PARSER_SLAB ||
+	    slab_need(n) > PARSER_SLAB - s->slab_used)
+		return malloc(n);
+	p = s->slab + s->slab_used;
+	memcpy(p, &n, sizeof(n));
+	s->slab_last = s->slab_used;
+	s->slab_used += slab_need(n);
+	return p + SLAB_HDR;
+}
+
+/* A piece of the slab is reclaimed only if it is the last one; the rest
+ * goes with the slab when the parser is freed. */
+static void
+mm_free(void *p)
+{
+	struct xml_stream	*s = mm_cur;
+
+	if (p == NULL)
+		return;
+	if (!in_slab(s, p)) {
+		free(p);
+		return;
+	}
+	if (s->slab_last != SLAB_NOLAST &&
+	    (char *)p - SLAB_HDR == s->slab + s->slab_last) {
+		s->slab_used = s->slab_last;
+		s->slab_last = SLAB_NOLAST;
+	}
+}
+
+static void *
+mm_realloc(void *p, size_t n)
+{
+	struct xml_stream	*s = mm_cur;
+	size_t			 old;
+	void			*q;
+
+	if (p == NULL)
+		return mm_malloc(n);
+	if (!in_slab(s, p))
+		return realloc(p, n);
+	memcpy(&old, (char *)p - SLAB_HDR, sizeof(old));
+	if (s->slab_last != SLAB_NOLAST &&
+	    (char *)p - SLAB_HDR == s->slab + s->slab_last && n <= PARSER_SLAB &&
+	    slab_need(n) <= PARSER_SLAB - s->slab_last) {
+		memcpy((char *)p - SLAB_HDR, &n, sizeof(n));	/* in place */
+		s->slab_used = s->slab_last + slab_need(n);
+		return p;
+	}
+	if ((q = mm_malloc(n)) == NULL)
+		return NULL;
+	memcpy(q, p, old < n ? old : n);
+	mm_free(p);
+	return q;
+}
+
+static const XML_Memory_Handling_Suite mm_suite = {
+	mm_malloc, mm_realloc, mm_free
 };
 
 /* ---- growable buffer ---- */
@@ -1042,13 +1148,38 @@ clear_state(struct xml_stream *s)
 static int
 make_parser(struct xml_stream *s)
 {
+	struct xml_stream	*prev;
+	static const char	 sep[] = { NS_SEP, '\0' };
+
 	if (s->kids == NULL &&
 	    (s->kids = calloc(s->lim.max_depth + 2, sizeof(*s->kids))) == NULL)
 		return -1;
-	if ((s->p = XML_ParserCreateNS("UTF-8", NS_SEP)) == NULL)
+	if (s->mode == XML_MODE_STREAM && s->slab == NULL &&
+	    (s->slab = malloc(PARSER_SLAB)) == NULL)
+		return -1;
+	s->slab_used = 0;
+	s->slab_last = SLAB_NOLAST;
+	prev = mm_enter(s);
+	s->p = XML_ParserCreate_MM("UTF-8", &mm_suite, sep);
+	mm_cur = prev;
+	if (s->p == NULL)
 		return -1;
 	setup_parser(s);
 	return 0;
+}
+
+/* The parser and its slab go. */
+static void
+drop_parser(struct xml_stream *s)
+{
+	struct xml_stream *prev = mm_enter(s);
+
+	if (s->p != NULL)
+		XML_ParserFree(s->p);
+	mm_cur = prev;
+	s->p = NULL;
+	free(s->slab);
+	s->slab = NULL;
 }
 
 /*
@@ -1061,18 +1192,23 @@ make_parser(struct xml_stream *s)
 static int
 reset_now(struct xml_stream *s)
 {
+	struct xml_stream	*prev;
+	int			 ok;
+
 	clear_state(s);
 	free(s->hdr);
 	s->hdr = NULL;
 	s->hdr_len = 0;
 	if (s->mode == XML_MODE_STREAM) {
-		if (s->p != NULL)
-			XML_ParserFree(s->p);
-		s->p = NULL;
+		drop_parser(s);
 		return 0;
 	}
-	if (s->p == NULL ? make_parser(s) == -1 :
-	    XML_ParserReset(s->p, "UTF-8") != XML_TRUE) {
+	/* framed mode: no slab, expat's memory is malloc's (mm_cur NULL) */
+	prev = mm_enter(NULL);
+	ok = s->p == NULL ? make_parser(s) == 0 :
+	    XML_ParserReset(s->p, "UTF-8") == XML_TRUE;
+	mm_cur = prev;
+	if (!ok) {
 		s->err = XE_INTERNAL;
 		s->detail = "parser reset failed";
 		return -1;
@@ -1143,8 +1279,7 @@ xml_stream_free(struct xml_stream *s)
 	if (s == NULL)
 		return;
 	clear_state(s);
-	if (s->p != NULL)
-		XML_ParserFree(s->p);
+	drop_parser(s);
 	free(s->kids);
 	free(s->hdr);
 	free(s);
@@ -1165,8 +1300,7 @@ xml_stream_sleep(struct xml_stream *s)
 	if (s->mode == XML_MODE_STREAM && (s->hdr == NULL ||
 	    s->depth != s->base || s->mark != s->fed || s->last_ev != s->fed))
 		return -1;
-	XML_ParserFree(s->p);
-	s->p = NULL;
+	drop_parser(s);
 	free(s->kids);
 	s->kids = NULL;
 	return 1;
@@ -1177,7 +1311,8 @@ xml_stream_sleep(struct xml_stream *s)
 static int
 wake(struct xml_stream *s)
 {
-	enum XML_Status	 st;
+	struct xml_stream	*prev;
+	enum XML_Status		 st;
 
 	if (make_parser(s) == -1) {
 		fail(s, XE_INTERNAL, "out of memory");
@@ -1188,7 +1323,9 @@ wake(struct xml_stream *s)
 	s->depth = 0;
 	s->shift = s->fed - (long long)s->hdr_len;
 	s->replay = s->in_parse = 1;
+	prev = mm_enter(s);
 	st = XML_Parse(s->p, s->hdr, (int)s->hdr_len, XML_FALSE);
+	mm_cur = prev;
 	s->replay = s->in_parse = 0;
 	if (st != XML_STATUS_OK || s->depth != s->base || s->err != XE_NONE) {
 		s->err = XE_NONE;
@@ -1264,11 +1401,14 @@ charge_rescan(struct xml_stream *s)
 static size_t
 feed_piece(struct xml_stream *s, const char *buf, size_t n)
 {
+	struct xml_stream	*prev;
 	long long		 start = s->fed, off;
 	enum XML_Status		 st;
 
 	s->in_parse = 1;
+	prev = mm_enter(s);
 	st = XML_Parse(s->p, buf, (int)n, XML_FALSE);
+	mm_cur = prev;
 	s->in_parse = 0;
 	s->fed += (long long)n;
 	if (s->reset_pending && s->err == XE_NONE) {
@@ -1308,7 +1448,9 @@ report(struct xml_stream *s)
 static struct xnode *
 parse_doc(struct xml_stream *s, const char *buf, size_t len)
 {
-	struct xnode	*root;
+	struct xml_stream	*prev;
+	struct xnode		*root;
+	enum XML_Status		 st;
 
 	if (reset_now(s) == -1)
 		return NULL;
@@ -1317,8 +1459,10 @@ parse_doc(struct xml_stream *s, const char *buf, size_t len)
 		return NULL;
 	}
 	s->in_parse = 1;
-	if (XML_Parse(s->p, buf, (int)len, XML_TRUE) == XML_STATUS_ERROR &&
-	    s->err == XE_NONE)
+	prev = mm_enter(NULL);
+	st = XML_Parse(s->p, buf, (int)len, XML_TRUE);
+	mm_cur = prev;
+	if (st == XML_STATUS_ERROR && s->err == XE_NONE)
 		parse_failed(s);
 	s->in_parse = 0;
 	if (s->err != XE_NONE)
