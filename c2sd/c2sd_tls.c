@@ -266,13 +266,22 @@ tls_result(struct conn *c, int r, int writing)
 	}
 }
 
+/* OpenSSL wants an empty error queue before SSL_get_error() is asked;
+ * ERR_clear_error() walks all its slots, so only when there is one. */
+static void
+clear_errors(void)
+{
+	if (ERR_peek_error() != 0)
+		ERR_clear_error();
+}
+
 int
 tls_handshake(struct conn *c)
 {
 	int r;
 
 	c->tls_want_write = 0;
-	ERR_clear_error();
+	clear_errors();
 	if ((r = SSL_do_handshake(c->ssl)) == 1) {
 		c->tls = 1;
 		return 1;
@@ -288,7 +297,7 @@ tls_read(struct conn *c, void *buf, size_t len)
 	int	r;
 
 	c->tls_want_write = 0;
-	ERR_clear_error();
+	clear_errors();
 	if ((r = SSL_read_ex(c->ssl, buf, len, &n)) == 1)
 		return (ssize_t)n;
 	return tls_result(c, r, 0);
@@ -301,7 +310,7 @@ tls_write(struct conn *c, const void *buf, size_t len)
 	int	r;
 
 	c->tls_write_wants_read = 0;
-	ERR_clear_error();
+	clear_errors();
 	if ((r = SSL_write_ex(c->ssl, buf, len, &n)) == 1)
 		return (ssize_t)n;
 	return tls_result(c, r, 1);

@@ -333,18 +333,50 @@ esc_entity(char c)
 	}
 }
 
+/*
+ * The first byte at or after s that may need escaping, eight bytes at a
+ * time (every message body goes through here): a byte equal to c in word
+ * w shows as the high bit of its lane in haszero(w ^ c * ONES), exact for
+ * the lowest such lane, which is all we use.  Bytes it reports are then
+ * checked against esc_class, so this only has to find the candidates.
+ */
+#define ONES		0x0101010101010101ULL
+#define HIGHS		0x8080808080808080ULL
+#define HASZERO(v)	(((v) - ONES) & ~(v) & HIGHS)
+#define HASBYTE(w, c)	HASZERO((w) ^ (ONES * (unsigned char)(c)))
+
+static const char *
+next_special(const char *s, const char *end, int attr)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint64_t	 w, m;
+
+	for (; end - s >= 8; s += 8) {
+		memcpy(&w, s, sizeof(w));
+		m = HASBYTE(w, '&') | HASBYTE(w, '<') | HASBYTE(w, '>') |
+		    HASBYTE(w, '\r');
+		if (attr)
+			m |= HASBYTE(w, '"') | HASBYTE(w, '\'') |
+			    HASBYTE(w, '\t') | HASBYTE(w, '\n');
+		if (m != 0)
+			return s + (__builtin_ctzll(m) >> 3);
+	}
+#endif
+	for (; s < end; s++)
+		if (esc_class[(unsigned char)*s] & (attr ? 3 : 1))
+			break;
+	return s;
+}
+
 static void
 add_escaped(struct xbuf *b, const char *s, size_t len, int attr)
 {
 	const char	*run = s, *end = s + len;
-	unsigned char	 mask = attr ? 3 : 1;
 
-	for (; s < end; s++) {
-		if ((esc_class[(unsigned char)*s] & mask) == 0)
-			continue;
+	while ((s = next_special(s, end, attr)) < end) {
 		xbuf_add(b, run, (size_t)(s - run));
 		xbuf_adds(b, esc_entity(*s));
-		run = s + 1;
+		run = ++s;
 	}
 	xbuf_add(b, run, (size_t)(end - run));
 }

@@ -697,6 +697,65 @@ test_sleep(void **state)
 	col_done(&c);
 }
 
+/* The word-at-a-time scan of add_escaped() against a byte loop: every
+ * special character at every position of strings of every length up to
+ * 40, in text and in attributes. */
+static void
+ref_escape(struct xbuf *b, const char *s, size_t len, int attr)
+{
+	size_t	 i;
+
+	for (i = 0; i < len; i++)
+		switch (s[i]) {
+		case '&':	xbuf_adds(b, "&amp;"); break;
+		case '<':	xbuf_adds(b, "&lt;"); break;
+		case '>':	xbuf_adds(b, "&gt;"); break;
+		case '\r':	xbuf_adds(b, "&#13;"); break;
+		case '"':	xbuf_adds(b, attr ? "&quot;" : "\""); break;
+		case '\'':	xbuf_adds(b, attr ? "&apos;" : "'"); break;
+		case '\t':	xbuf_adds(b, attr ? "&#9;" : "\t"); break;
+		case '\n':	xbuf_adds(b, attr ? "&#10;" : "\n"); break;
+		default:	xbuf_add(b, s + i, 1);
+		}
+}
+
+static void
+test_escape_scan(void **state)
+{
+	static const char specials[] = "&<>\r\"'\t\n\x80\xff%";
+	struct xbuf	 got, want;
+	char		 s[41];
+	size_t		 len, pos, k;
+	int		 attr;
+
+	for (attr = 0; attr < 2; attr++)
+		for (len = 0; len <= 40; len++)
+			for (pos = 0; pos <= len; pos++)
+				for (k = 0; k < sizeof(specials) - 1; k++) {
+					memset(s, 'a' + (int)(len % 26), len);
+					if (pos < len)
+						s[pos] = specials[k];
+					if (pos + 9 < len)	/* a second one */
+						s[pos + 9] = specials[
+						    (k + 1) % (sizeof(specials) - 1)];
+					s[len] = '\0';
+					xbuf_init(&got);
+					xbuf_init(&want);
+					if (attr) {
+						xbuf_add_attr(&got, s);
+						ref_escape(&want, s, len, 1);
+					} else {
+						xbuf_add_text(&got, s, len);
+						ref_escape(&want, s, len, 0);
+					}
+					assert_int_equal(got.len, want.len);
+					assert_memory_equal(got.data, want.data,
+					    got.len);
+					xbuf_free(&got);
+					xbuf_free(&want);
+				}
+}
+
 static void
 test_reset_after_error(void **state)
 {
@@ -912,6 +971,7 @@ main(void)
 		cmocka_unit_test(test_stream_normal),
 		cmocka_unit_test(test_stream_splits),
 		cmocka_unit_test(test_sleep),
+		cmocka_unit_test(test_escape_scan),
 		cmocka_unit_test(test_stream_prompt),
 		cmocka_unit_test(test_billion_laughs),
 		cmocka_unit_test(test_restricted),
