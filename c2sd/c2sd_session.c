@@ -635,10 +635,12 @@ static void
 route_out(struct session *s, struct xnode *n, uint8_t kind, uint8_t stype,
     const char *to, uint16_t flags)
 {
-	struct xbuf	 b;
-	struct fout	*f;
+	/* one buffer for every stanza (c2sd is single-threaded): no malloc
+	 * and regrowth per message; a large stanza does not keep it big */
+	static struct xbuf	 b;
+	struct fout		*f;
 
-	xbuf_init(&b);
+	xbuf_reset(&b);
 	xml_serialize(&b, n, XMLNS_CLIENT);
 	if (b.failed) {
 		xbuf_free(&b);
@@ -646,7 +648,8 @@ route_out(struct session *s, struct xnode *n, uint8_t kind, uint8_t stype,
 		return;
 	}
 	f = fout_stanza(kind, stype, s->full, to, b.data, b.len);
-	xbuf_free(&b);
+	if (b.cap > 16384)
+		xbuf_free(&b);
 	if (f == NULL) {
 		client_error(s, n, "internal-server-error");
 		return;
