@@ -31,11 +31,13 @@ struct event;
 
 #define C2SD_READ_BUF		(16 * 1024)	/* one read at most */
 #define C2SD_CLOSE_TIMEOUT	5		/* s after our </stream:stream> */
+#define C2SD_IDLE_SWEEP		5		/* s: parsers of quiet streams go */
 #define C2SD_MAX_HELD_PRESENCE	256		/* CSI: senders held per session */
 #define C2SD_IP_BUCKETS		1024
 #define C2SD_MAX_PIPELINED	16		/* elements held during bind */
 #define C2SD_SESSION_BUCKETS	4096
 #define C2SD_STREAM_ID_LEN	16		/* random bytes, hex in the header */
+#define C2SD_MAX_IQ_ID		255		/* bytes of an id we keep to answer */
 #define C2SD_RESUME_TOKEN_LEN	16
 
 #define NS_TLS		"urn:ietf:params:xml:ns:xmpp-tls"
@@ -85,6 +87,9 @@ struct host {
 	char		*key_pem;	/* wiped after loading */
 	SSL_CTX		*ctx;
 	int		 registration;	/* XEP-0077 account creation allowed */
+	/* RFC 5929 tls-server-end-point of ctx's certificate, made once */
+	uint8_t		 cb_endpoint[64];
+	size_t		 cb_endpoint_len;	/* 0: not defined for it */
 };
 TAILQ_HEAD(hostlist, host);
 extern struct hostlist c2sd_hosts;
@@ -159,8 +164,9 @@ struct conn {
 	int		 no_resume;	/* closed by a closing tag or error */
 	char		 stream_id[2 * C2SD_STREAM_ID_LEN + 1];
 
-	/* SASL */
-	char		 user[JID_PART_MAX + 1];	/* "" until success */
+	/* SASL; the strings below are allocated only while in use, since an
+	 * idle session keeps its struct conn */
+	char		*user;		/* NULL until success */
 	uint32_t	 sasl_corr;	/* current exchange, 0 = none */
 	int		 sasl_failures;
 
@@ -169,10 +175,10 @@ struct conn {
 	uint16_t	 reg_op;	/* RF_ACCT_ADD, _PASSWD or _DEL */
 	int		 reg_to;	/* the request named the server */
 	uint64_t	 reg_ms;	/* when it was sent */
-	char		 reg_iq_id[256];
+	char		*reg_iq_id;	/* while reg_corr is set */
 
 	/* bind */
-	char		 bind_iq_id[256];
+	char		*bind_iq_id;	/* in CS_BIND_WAIT */
 	struct session	*session;
 	struct xnode	*pend[C2SD_MAX_PIPELINED];	/* read while binding */
 	size_t		 npend;
@@ -189,6 +195,7 @@ struct conn {
 	struct event	*ev_grace;	/* output queue over its cap */
 	struct event	*ev_rate;	/* rate limit refill */
 	int		 reading;	/* ev_read is added */
+	int		 read_recently;	/* input since the last idle sweep */
 	uint64_t	 last_out;	/* monotonic ms of the last write */
 
 	/* rate limit token bucket (bytes) */
@@ -223,9 +230,13 @@ struct session {
 	TAILQ_ENTRY(session) hash_entry;
 	enum sstate	 state;
 	struct conn	*conn;		/* NULL while hibernating */
-	struct jid	 jid;
-	char		 full[JID_MAX + 1];
-	char		 bare[JID_MAX + 1];
+	/* The bound JID in one allocation sized to it (session_set_jid):
+	 * a session is held per idle client, so no fixed 1 KiB parts. */
+	char		*full;		/* local@domain/resource */
+	char		*bare;		/* local@domain */
+	char		*local;
+	char		*domain;
+	char		*resource;
 	int		 available;	/* broadcast presence sent */
 
 	/* XEP-0198 */
@@ -353,6 +364,7 @@ int	 tls_handshake(struct conn *);	/* 1 done, 0 again, -1 failed */
 ssize_t	 tls_read(struct conn *, void *, size_t);	/* -2: would block */
 ssize_t	 tls_write(struct conn *, const void *, size_t);	/* -2: would block */
 size_t	 tls_cb_exporter(struct conn *, uint8_t *, size_t);
+int	 tls_cb_has_exporter(const struct conn *);	/* without deriving */
 size_t	 tls_cb_endpoint(struct conn *, uint8_t *, size_t);
 void	 tls_conn_free(struct conn *);
 
@@ -373,6 +385,10 @@ void	 sasl_abort(struct conn *);
 
 /* c2sd_session.c */
 struct session *session_find(uint64_t);
+int	 session_set_jid(struct session *, const char *local,
+	    const char *domain, const char *resource);
+int	 session_is_jid(const struct session *, const struct jid *);
+int	 session_is_bare(const struct session *, const struct jid *);
 void	 session_bind_request(struct conn *, struct xnode *iq);
 void	 session_bound(struct frame *);
 void	 session_kick(struct frame *);

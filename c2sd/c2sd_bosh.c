@@ -385,7 +385,7 @@ process_ready(struct bosh *b)
 		xnode_free(body);
 		if (c->dead)
 			return;
-		if (b->held[i].http && c->user[0])
+		if (b->held[i].http && c->user != NULL)
 			conn_authenticated(b->held[i].http);
 	}
 	conn_flush_soon(c);

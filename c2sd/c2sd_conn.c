@@ -17,6 +17,12 @@
  * messages still queued go back for offline storage, session_return),
  * keepalive (a space when nothing was written for that long).
  *
+ * Idle memory: every C2SD_IDLE_SWEEP seconds the XML parsers of streams
+ * that read nothing since the previous sweep are freed between stanzas
+ * (xml_stream_sleep; the next read makes a new one), and freed heap goes
+ * back to the system (malloc_trim), so a client that only holds its
+ * session costs its TLS state and a few small structs, not a parser.
+ *
  * A connection is never freed inside a callback that may still touch it:
  * conn_destroy ends it (events off, session detached, queued stanzas
  * bounced) and marks it dead; the memory goes on the next loop turn.
@@ -31,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -70,7 +77,9 @@ static struct event	*ev_reap;
 static struct connlist	 conn_hash[C2SD_SESSION_BUCKETS];
 static struct iplist	 ip_hash[C2SD_IP_BUCKETS];
 static struct event	*ev_flush;
+static struct event	*ev_sweep;
 static unsigned long long nconns;
+static unsigned long long nfreed;	/* connections freed since the sweep */
 static char		 readbuf[C2SD_READ_BUF];
 
 static void	conn_read(struct conn *);
@@ -216,6 +225,7 @@ static void grace_cb(int, short, void *);
 static void rate_cb(int, short, void *);
 static void flush_cb(int, short, void *);
 static void reap_cb(int, short, void *);
+static void sweep_cb(int, short, void *);
 
 static void
 peer_string(const struct sockaddr_storage *ss, char *buf, size_t len)
@@ -243,16 +253,18 @@ conn_events(struct conn *c)
 	    read_cb, c);
 	c->ev_write = event_new(daemon_base, c->fd, EV_WRITE, write_cb, c);
 	c->ev_timer = evtimer_new(daemon_base, timer_cb, c);
-	c->ev_keepalive = event_new(daemon_base, -1, EV_PERSIST,
-	    keepalive_cb, c);
 	c->ev_grace = evtimer_new(daemon_base, grace_cb, c);
-	c->ev_rate = evtimer_new(daemon_base, rate_cb, c);
-	if (!c->ev_read || !c->ev_write || !c->ev_timer || !c->ev_keepalive ||
-	    !c->ev_grace || !c->ev_rate)
+	/* ev_rate only when the rate limit first bites (rate_pause), and no
+	 * keepalive event when keepalive is off: every idle session has a
+	 * struct conn, each event is 144 bytes */
+	if (!c->ev_read || !c->ev_write || !c->ev_timer || !c->ev_grace)
 		return -1;
 	event_add(c->ev_read, NULL);
 	c->reading = 1;
 	if (c2sd_conf.keepalive) {
+		if ((c->ev_keepalive = event_new(daemon_base, -1, EV_PERSIST,
+		    keepalive_cb, c)) == NULL)
+			return -1;
 		tv.tv_sec = (time_t)c2sd_conf.keepalive;
 		tv.tv_usec = 0;
 		event_add(c->ev_keepalive, &tv);
@@ -421,6 +433,10 @@ conn_start_listeners(void)
 	if ((ev_reap = event_new(daemon_base, -1, 0, reap_cb, NULL)) == NULL)
 		fatalx("event_new");
 	ev_accept_retry = evtimer_new(daemon_base, accept_retry_cb, NULL);
+	if ((ev_sweep = event_new(daemon_base, -1, EV_PERSIST, sweep_cb,
+	    NULL)) == NULL ||
+	    event_add(ev_sweep, &(struct timeval){ C2SD_IDLE_SWEEP, 0 }) == -1)
+		fatalx("event_new");
 	for (i = 0; i < nlisteners; i++) {
 		if (listeners[i].kind == LK_OTHER)
 			continue;
@@ -469,6 +485,11 @@ rate_pause(struct conn *c)
 	if (c->reading) {
 		event_del(c->ev_read);
 		c->reading = 0;
+	}
+	if (c->ev_rate == NULL &&
+	    (c->ev_rate = evtimer_new(daemon_base, rate_cb, c)) == NULL) {
+		conn_destroy(c);	/* from conn_read: nothing above uses c */
+		return;
 	}
 	want = c2sd_conf.rate_limit < 4096 ? c2sd_conf.rate_limit : 4096;
 	ms = (want * 1000 + c2sd_conf.rate_limit - 1) / c2sd_conf.rate_limit;
@@ -569,6 +590,7 @@ conn_read(struct conn *c)
 		}
 		if (c2sd_conf.rate_limit)
 			c->tokens -= (uint64_t)n;
+		c->read_recently = 1;
 		/* CS_CLOSING too: stanzas are ignored, the closing tag ends it */
 		c->in_feed = 1;
 		if (c->proto == CP_HTTP)
@@ -917,7 +939,7 @@ timer_cb(int fd, short ev, void *arg)
 		conn_destroy(c);	/* HTTP: idle too long */
 		return;
 	}
-	if (c->user[0] == '\0') {
+	if (c->user == NULL) {
 		log_info("conn %llu from %s: not authenticated in time",
 		    (unsigned long long)c->id, c->peer);
 		if (c->state == CS_TLS_HANDSHAKE)
@@ -1099,15 +1121,41 @@ reap_cb(int fd, short ev, void *arg)
 			xml_stream_free(c->xs);
 		ws_free(c);
 		http_free(c);
+		free(c->user);
+		free(c->reg_iq_id);
+		free(c->bind_iq_id);
 		if (c->fd != -1)
 			close(c->fd);
 		nconns--;
+		nfreed++;
 		log_debug("conn %llu closed", (unsigned long long)c->id);
 		free(c);
 	}
 	if (listeners_paused && nconns < c2sd_conf.max_connections &&
 	    !evtimer_pending(ev_accept_retry, NULL))
 		listeners_resume();
+}
+
+/* See the file header: a parser is 10 KiB, an idle session's TLS state
+ * about as much.  Only established XMPP and WebSocket streams sleep;
+ * negotiation is short and restarts its parser anyway. */
+static void
+sweep_cb(int fd, short ev, void *arg)
+{
+	struct conn	*c;
+	size_t		 slept = 0;
+
+	TAILQ_FOREACH(c, &conns, entry) {
+		if (!c->read_recently && c->xs != NULL && !c->in_feed &&
+		    c->state == CS_ESTABLISHED &&
+		    (c->proto == CP_XMPP || c->proto == CP_WS) &&
+		    xml_stream_sleep(c->xs) == 1)
+			slept++;
+		c->read_recently = 0;
+	}
+	if (slept > 0 || nfreed > 0)
+		(void)malloc_trim(0);
+	nfreed = 0;
 }
 
 /* Shutdown: tell every client, push what we can, close. */
@@ -1124,6 +1172,10 @@ conn_stop_all(void)
 		close(listeners[i].fd);
 	}
 	nlisteners = 0;
+	if (ev_sweep != NULL) {
+		event_free(ev_sweep);
+		ev_sweep = NULL;
+	}
 	while ((c = TAILQ_FIRST(&conns)) != NULL) {
 		if (c->state != CS_TLS_HANDSHAKE && c->proto != CP_HTTP)
 			conn_stream_error(c, "system-shutdown", NULL);

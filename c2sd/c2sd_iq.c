@@ -142,7 +142,7 @@ void
 iq_disco_info(struct session *s, struct xnode *iq, struct xnode *p)
 {
 	struct xnode	*q, *n;
-	struct host	*h = host_find(s->jid.domain);
+	struct host	*h = host_find(s->domain);
 	size_t		 i;
 
 	if (!is_get(iq) || xnode_attr(p, "node") != NULL) {

@@ -133,7 +133,7 @@ void
 feature_register(struct conn *c, struct xnode *f)
 {
 	/* never before TLS: the set carries a password */
-	if (c->user[0] == '\0' && conn_is_secure(c) &&
+	if (c->user == NULL && conn_is_secure(c) &&
 	    c->host != NULL && c->host->registration)
 		xnode_add_child(f, "register", NS_REGISTER_FEATURE);
 }
@@ -220,7 +220,7 @@ reply_form(struct conn *c, const char *id, int to_server)
 		    "Choose a username and password for this server." :
 		    "Send a new password to change it, or <remove/> to "
 		    "delete this account.");
-		add_text_child(q, "username", s ? s->jid.local : NULL);
+		add_text_child(q, "username", s ? s->local : NULL);
 		add_text_child(q, "password", NULL);
 	}
 	reply_send(c, r);
@@ -265,10 +265,15 @@ static int
 request(struct conn *c, uint16_t type, const char *from, uint64_t sess,
     const char *user, const char *pass, const char *id, int to_server)
 {
-	struct fout *f;
+	struct fout	*f;
+	char		*idcopy;
 
-	if (c->host == NULL || (f = fout_new(type, from, NULL)) == NULL)
+	if (c->host == NULL || (idcopy = strdup(id)) == NULL)
 		return -1;
+	if ((f = fout_new(type, from, NULL)) == NULL) {
+		free(idcopy);
+		return -1;
+	}
 	if (next_corr == 0)
 		next_corr = 1;
 	f->hdr.session = sess;
@@ -280,12 +285,14 @@ request(struct conn *c, uint16_t type, const char *from, uint64_t sess,
 	c->reg_corr = f->hdr.corr;
 	if (link_send(daemon_link, f) == -1) {
 		c->reg_corr = 0;
+		free(idcopy);
 		return -1;
 	}
 	c->reg_op = type;
 	c->reg_to = to_server;
 	c->reg_ms = c2sd_now_ms();
-	snprintf(c->reg_iq_id, sizeof(c->reg_iq_id), "%s", id);
+	free(c->reg_iq_id);
+	c->reg_iq_id = idcopy;
 	return 0;
 }
 
@@ -338,7 +345,7 @@ register_unauth(struct conn *c, struct xnode *n)
 	st = stanza_stype(RK_IQ, xnode_attr(n, "type"));
 	if (st == RS_RESULT || st == RS_ERROR)
 		return 0;
-	if (id == NULL || strlen(id) >= sizeof(c->reg_iq_id) ||
+	if (id == NULL || strlen(id) > C2SD_MAX_IQ_ID ||
 	    xnode_next_elem(q) != NULL || (st != RS_GET && st != RS_SET))
 		reply_error(c, id, to_server, "modify", "bad-request", NULL);
 	else if (!conn_is_secure(c))
@@ -371,7 +378,7 @@ passwd(struct session *s, struct conn *c, struct xnode *q, const char *id,
 	    jid_prep_local(u, strlen(u), user) == -1)
 		/* 3.3: an empty password never replaces the old one */
 		reply_error(c, id, to_server, "modify", "bad-request", NULL);
-	else if (strcmp(user, s->jid.local) != 0)
+	else if (strcmp(user, s->local) != 0)
 		reply_error(c, id, to_server, "cancel", "not-allowed",
 		    "Only your own password can be changed");
 	else if (!conn_is_secure(c))
@@ -396,7 +403,7 @@ iq_register(struct session *s, struct xnode *iq, struct xnode *q)
 
 	if (c == NULL)
 		return;
-	if (strlen(id) >= sizeof(c->reg_iq_id))
+	if (strlen(id) > C2SD_MAX_IQ_ID)
 		reply_error(c, id, to_server, "modify", "bad-request", NULL);
 	else if (stanza_stype(RK_IQ, xnode_attr(iq, "type")) == RS_GET)
 		reply_form(c, id, to_server);
@@ -408,7 +415,7 @@ iq_register(struct session *s, struct xnode *iq, struct xnode *q)
 	else if (xnode_first_elem(q) != rm || xnode_next_elem(rm) != NULL)
 		/* 3.2: <remove/> must be the only child */
 		reply_error(c, id, to_server, "modify", "bad-request", NULL);
-	else if (request(c, RF_ACCT_DEL, s->full, s->id, s->jid.local, NULL,
+	else if (request(c, RF_ACCT_DEL, s->full, s->id, s->local, NULL,
 	    id, to_server) == -1)
 		reply_error(c, id, to_server, "wait", "resource-constraint",
 		    NULL);
@@ -465,7 +472,10 @@ succeeded(struct conn *c)
 		/* 3.2: not-authorized for every session of the account */
 		log_info("session %llu %s: account deleted",
 		    (unsigned long long)s->id, s->full);
-		j = s->jid;
+		/* a copy: the loop below may free s */
+		snprintf(j.local, sizeof(j.local), "%s", s->local);
+		snprintf(j.domain, sizeof(j.domain), "%s", s->domain);
+		j.resource[0] = '\0';
 		session_close_account(&j, NULL, "not-authorized",
 		    "Account removed");
 		break;
@@ -499,4 +509,6 @@ register_result(struct frame *f)
 		succeeded(c);
 	else
 		failed(c, text);
+	free(c->reg_iq_id);
+	c->reg_iq_id = NULL;
 }

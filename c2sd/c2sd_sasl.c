@@ -54,7 +54,7 @@ cb_available(struct conn *c)
 {
 	uint8_t buf[64];
 
-	return tls_cb_exporter(c, buf, sizeof(buf)) > 0 ||
+	return tls_cb_has_exporter(c) ||
 	    tls_cb_endpoint(c, buf, sizeof(buf)) > 0;
 }
 
@@ -77,7 +77,7 @@ feature_mechanisms(struct conn *c, struct xnode *f)
 	size_t		 i;
 	uint8_t		 buf[64];
 
-	if (c->user[0])
+	if (c->user != NULL)
 		return;
 	if ((ms = xnode_add_child(f, "mechanisms", NS_SASL)) == NULL)
 		return;
@@ -91,7 +91,7 @@ feature_mechanisms(struct conn *c, struct xnode *f)
 	if (c->ssl == NULL || !cb_available(c) ||
 	    (ms = xnode_add_child(f, "sasl-channel-binding", NS_SASL_CB)) == NULL)
 		return;
-	if (tls_cb_exporter(c, buf, sizeof(buf)) > 0 &&
+	if (tls_cb_has_exporter(c) &&
 	    (n = xnode_add_child(ms, "channel-binding", NS_SASL_CB)) != NULL)
 		xnode_set_attr(n, "type", "tls-exporter");
 	if (tls_cb_endpoint(c, buf, sizeof(buf)) > 0 &&
@@ -167,7 +167,7 @@ sasl_start(struct conn *c, struct xnode *n)
 {
 	const char	*mech = xnode_attr(n, "mechanism");
 	uint8_t		*ir, cbx[64], cbe[64];
-	size_t		 irlen, i;
+	size_t		 irlen, i, cbxlen, cbelen;
 	int		 present;
 	struct fout	*f;
 
@@ -195,8 +195,16 @@ sasl_start(struct conn *c, struct xnode *n)
 	fout_put_data(f, ir, irlen);
 	fout_put_str(f, c->peer);
 	fout_put_u8(f, conn_is_secure(c) ? 1 : 0);
-	fout_put_data(f, cbx, tls_cb_exporter(c, cbx, sizeof(cbx)));
-	fout_put_data(f, cbe, tls_cb_endpoint(c, cbe, sizeof(cbe)));
+	/*
+	 * authd needs the data for -PLUS, and otherwise only whether -PLUS
+	 * was offered (a "y" flag then fails, RFC 5802 6): the cheap
+	 * end-point hash says so; the exporter is derived only if needed.
+	 */
+	cbelen = tls_cb_endpoint(c, cbe, sizeof(cbe));
+	cbxlen = mechs[i].plus || cbelen == 0 ?
+	    tls_cb_exporter(c, cbx, sizeof(cbx)) : 0;
+	fout_put_data(f, cbx, cbxlen);
+	fout_put_data(f, cbe, cbelen);
 	if (ir) {
 		sodium_memzero(ir, irlen);	/* PLAIN carries a password */
 		free(ir);
@@ -302,13 +310,16 @@ sasl_success(struct conn *c, struct frame *f)
 	const char	*user;
 	const uint8_t	*add;
 	size_t		 ulen, alen;
+	char		 local[JID_PART_MAX + 1];
 
+	free(c->user);		/* none: SASL is offered only before */
+	c->user = NULL;
 	if (frame_get_str(f, &user, &ulen) == -1 ||
 	    frame_get_data(f, &add, &alen) == -1 || frame_get_end(f) == -1 ||
-	    jid_prep_local(user, ulen, c->user) == -1) {
+	    jid_prep_local(user, ulen, local) == -1 || local[0] == '\0' ||
+	    (c->user = strdup(local)) == NULL) {
 		log_warnx("conn %llu: bad SASL success frame",
 		    (unsigned long long)c->id);
-		c->user[0] = '\0';
 		c->sasl_corr = 0;
 		sasl_fail(c, "temporary-auth-failure", NULL);
 		return;

@@ -59,6 +59,47 @@ session_find(uint64_t id)
 	return NULL;
 }
 
+/* Sets the session's JID: "full\0bare\0local\0domain\0resource\0" in
+ * one allocation.  -1 if a part is too long for a JID or memory is out. */
+int
+session_set_jid(struct session *s, const char *local, const char *domain,
+    const char *resource)
+{
+	size_t	 ll = strlen(local), dl = strlen(domain), rl = strlen(resource);
+	char	*p;
+
+	if (ll == 0 || ll > JID_PART_MAX || dl == 0 || dl > JID_PART_MAX ||
+	    rl == 0 || rl > JID_PART_MAX)
+		return -1;
+	if ((p = malloc(2 * (ll + dl + rl) + ll + dl + 9)) == NULL)
+		return -1;
+	free(s->full);
+	s->full = p;
+	p += sprintf(p, "%s@%s/%s", local, domain, resource) + 1;
+	s->bare = p;
+	p += sprintf(p, "%s@%s", local, domain) + 1;
+	s->local = memcpy(p, local, ll + 1);
+	p += ll + 1;
+	s->domain = memcpy(p, domain, dl + 1);
+	p += dl + 1;
+	s->resource = memcpy(p, resource, rl + 1);
+	return 0;
+}
+
+/* What jid_equal() and jid_bare_equal() answer for the session's JID. */
+int
+session_is_bare(const struct session *s, const struct jid *j)
+{
+	return strcmp(j->local, s->local) == 0 &&
+	    strcmp(j->domain, s->domain) == 0;
+}
+
+int
+session_is_jid(const struct session *s, const struct jid *j)
+{
+	return session_is_bare(s, j) && strcmp(j->resource, s->resource) == 0;
+}
+
 /* Turn `n` into its own error reply (RFC 6120 8.3): swap to/from, type
  * error, and an <error/> child with the defined condition. */
 void
@@ -308,6 +349,7 @@ session_free(struct session *s)
 	}
 	TAILQ_REMOVE(&sessions.b[s->id % C2SD_SESSION_BUCKETS], s, hash_entry);
 	sm_free(s);
+	free(s->full);
 	free(s);
 }
 
@@ -378,7 +420,7 @@ session_bind_request(struct conn *c, struct xnode *iq)
 	char		 res[JID_PART_MAX + 1];
 
 	if (id == NULL || type == NULL || strcmp(type, "set") != 0 ||
-	    strlen(id) >= sizeof(c->bind_iq_id)) {
+	    strlen(id) > C2SD_MAX_IQ_ID) {
 		iq_conn_error(c, iq, "modify", "bad-request");
 		return;
 	}
@@ -392,13 +434,9 @@ session_bind_request(struct conn *c, struct xnode *iq)
 		return;
 	}
 	s->id = c2sd_new_id();
-	snprintf(s->jid.local, sizeof(s->jid.local), "%s", c->user);
-	snprintf(s->jid.domain, sizeof(s->jid.domain), "%s", c->host->name);
-	snprintf(s->jid.resource, sizeof(s->jid.resource), "%s", res);
-	if (jid_format(&s->jid, s->full, sizeof(s->full)) < 0 ||
-	    jid_format_bare(&s->jid, s->bare, sizeof(s->bare)) < 0) {
+	if (session_set_jid(s, c->user, c->host->name, res) == -1) {
 		free(s);
-		iq_conn_error(c, iq, "modify", "bad-request");
+		iq_conn_error(c, iq, "wait", "resource-constraint");
 		return;
 	}
 	TAILQ_INIT(&s->unacked);
@@ -408,7 +446,14 @@ session_bind_request(struct conn *c, struct xnode *iq)
 	    hash_entry);
 	s->conn = c;
 	c->session = s;
-	snprintf(c->bind_iq_id, sizeof(c->bind_iq_id), "%s", id);
+	free(c->bind_iq_id);
+	if ((c->bind_iq_id = strdup(id)) == NULL) {
+		c->session = NULL;
+		s->conn = NULL;
+		session_free(s);
+		iq_conn_error(c, iq, "wait", "resource-constraint");
+		return;
+	}
 	c->state = CS_BIND_WAIT;
 	f = fout_new(RF_SESSION_BIND, s->full, NULL);
 	f->hdr.session = s->id;
@@ -466,6 +511,8 @@ session_bound(struct frame *f)
 		return;
 	}
 	bind_reply(c, s, result);
+	free(c->bind_iq_id);
+	c->bind_iq_id = NULL;
 	if (result != RBIND_OK) {
 		session_free(s);
 		c->state = CS_NEGOTIATE;
@@ -492,7 +539,7 @@ session_close_account(const struct jid *j, const struct session *keep,
 		for (s = TAILQ_FIRST(&sessions.b[i]); s; s = next) {
 			next = TAILQ_NEXT(s, hash_entry);
 			if (s == keep || s->state == SS_BINDING ||
-			    !jid_bare_equal(&s->jid, j))
+			    !session_is_bare(s, j))
 				continue;
 			if (s->conn)
 				conn_stream_error(s->conn, cond, text);
@@ -589,10 +636,12 @@ static void
 route_out(struct session *s, struct xnode *n, uint8_t kind, uint8_t stype,
     const char *to, uint16_t flags)
 {
-	struct xbuf	 b;
-	struct fout	*f;
+	/* one buffer for every stanza (c2sd is single-threaded): no malloc
+	 * and regrowth per message; a large stanza does not keep it big */
+	static struct xbuf	 b;
+	struct fout		*f;
 
-	xbuf_init(&b);
+	xbuf_reset(&b);
 	xml_serialize(&b, n, XMLNS_CLIENT);
 	if (b.failed) {
 		xbuf_free(&b);
@@ -600,7 +649,8 @@ route_out(struct session *s, struct xnode *n, uint8_t kind, uint8_t stype,
 		return;
 	}
 	f = fout_stanza(kind, stype, s->full, to, b.data, b.len);
-	xbuf_free(&b);
+	if (b.cap > 16384)
+		xbuf_free(&b);
 	if (f == NULL) {
 		client_error(s, n, "internal-server-error");
 		return;
@@ -627,9 +677,9 @@ check_from(struct session *s, struct xnode *n)
 		return 0;
 	if (jid_parse(from, strlen(from), &j) == -1)
 		return -1;
-	if (jid_equal(&j, &s->jid))
+	if (session_is_jid(s, &j))
 		return 0;
-	if (j.resource[0] == '\0' && jid_bare_equal(&j, &s->jid))
+	if (j.resource[0] == '\0' && session_is_bare(s, &j))
 		return 0;
 	return -1;
 }
@@ -759,9 +809,9 @@ session_client_stanza(struct conn *c, struct xnode *n)
 		return;
 	}
 	if (!have_to || (to.local[0] == '\0' && to.resource[0] == '\0' &&
-	    strcmp(to.domain, s->jid.domain) == 0) ||
+	    strcmp(to.domain, s->domain) == 0) ||
 	    (kind == RK_IQ && to.resource[0] == '\0' &&
-	    jid_bare_equal(&to, &s->jid))) {
+	    session_is_bare(s, &to))) {
 		route_local(s, n, kind, stype, &to, have_to);
 		return;
 	}

@@ -36,14 +36,14 @@ static int	hibernate_timer(struct session *, unsigned long long);
 void
 feature_sm(struct conn *c, struct xnode *f)
 {
-	if (c->user[0])
+	if (c->user != NULL)
 		xnode_add_child(f, "sm", NS_SM);
 }
 
 void
 feature_csi(struct conn *c, struct xnode *f)
 {
-	if (c->user[0])
+	if (c->user != NULL)
 		xnode_add_child(f, "csi", NS_CSI);
 }
 
@@ -266,8 +266,8 @@ resume_lookup(struct conn *c, const char *previd)
 	    strlen(end + 1) != strlen(s->sm_token) ||
 	    sodium_memcmp(end + 1, s->sm_token, strlen(s->sm_token)) != 0)
 		return NULL;
-	if (strcmp(s->jid.local, c->user) != 0 ||
-	    strcmp(s->jid.domain, c->host->name) != 0)
+	if (c->user == NULL || strcmp(s->local, c->user) != 0 ||
+	    strcmp(s->domain, c->host->name) != 0)
 		return NULL;
 	return s;
 }

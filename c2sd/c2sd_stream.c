@@ -114,7 +114,7 @@ feature_starttls(struct conn *c, struct xnode *f)
 void
 feature_bind(struct conn *c, struct xnode *f)
 {
-	if (c->user[0] && c->session == NULL)
+	if (c->user != NULL && c->session == NULL)
 		xnode_add_child(f, "bind", NS_BIND);
 }
 
@@ -125,7 +125,7 @@ feature_session(struct conn *c, struct xnode *f)
 {
 	struct xnode *n;
 
-	if (c->user[0] && c->session == NULL &&
+	if (c->user != NULL && c->session == NULL &&
 	    (n = xnode_add_child(f, "session", NS_SESSION)) != NULL)
 		xnode_add_child(n, "optional", NS_SESSION);
 }
@@ -134,7 +134,7 @@ feature_session(struct conn *c, struct xnode *f)
 void
 feature_preapproval(struct conn *c, struct xnode *f)
 {
-	if (c->user[0] && c->session == NULL)
+	if (c->user != NULL && c->session == NULL)
 		xnode_add_child(f, "sub", NS_PREAPPROVAL);
 }
 
@@ -142,7 +142,7 @@ feature_preapproval(struct conn *c, struct xnode *f)
 void
 feature_rosterver(struct conn *c, struct xnode *f)
 {
-	if (c->user[0] && c->session == NULL)
+	if (c->user != NULL && c->session == NULL)
 		xnode_add_child(f, "ver", NS_ROSTERVER);
 }
 
@@ -300,7 +300,7 @@ stream_element(struct conn *c, struct xnode *n)
 	}
 	switch (c->state) {
 	case CS_NEGOTIATE:
-		if (c->user[0] == '\0')
+		if (c->user == NULL)
 			negotiate_unauth(c, n);
 		else
 			negotiate_auth(c, n);

@@ -308,7 +308,7 @@ test_undelivered(void **state)
 	/* with no 'to' in the body, it was for the session's full JID */
 	memset(&s, 0, sizeof(s));
 	s.id = 9;
-	snprintf(s.full, sizeof(s.full), "b@x/r1");
+	assert_int_equal(session_set_jid(&s, "b", "x", "r1"), 0);
 	session_return(&s, RK_MESSAGE, RS_CHAT, self, sizeof(self) - 1,
 	    "service-unavailable");
 	assert_int_equal(read_frame(buf, sizeof(buf), &f), 0);
@@ -328,6 +328,7 @@ test_undelivered(void **state)
 	session_return(&s, RK_PRESENCE, RS_AVAILABLE, pres, sizeof(pres) - 1,
 	    "service-unavailable");
 	assert_int_not_equal(read_frame(buf, sizeof(buf), &f), 0);
+	free(s.full);
 }
 
 /* A bound session on a connection that never writes to a socket: the
@@ -338,9 +339,7 @@ fake_session(struct conn *c, struct session *s)
 	memset(c, 0, sizeof(*c));
 	memset(s, 0, sizeof(*s));
 	s->id = 77;
-	assert_int_equal(jid_parse("u@x/r", 5, &s->jid), 0);
-	snprintf(s->full, sizeof(s->full), "u@x/r");
-	snprintf(s->bare, sizeof(s->bare), "u@x");
+	assert_int_equal(session_set_jid(s, "u", "x", "r"), 0);
 	s->state = SS_BOUND;
 	s->conn = c;
 	TAILQ_INIT(&s->unacked);
@@ -409,6 +408,7 @@ test_presence_broadcast(void **state)
 	/* a subscription request without 'to' goes nowhere */
 	client_sends(&c, "<presence type='subscribe'/>");
 	assert_int_not_equal(read_frame(buf, sizeof(buf), &f), 0);
+	free(s.full);
 }
 
 static void
@@ -454,6 +454,7 @@ test_account_iq(void **state)
 	assert_int_equal(read_frame(buf, sizeof(buf), &f), 0);
 	assert_string_equal(f.to, "w@x");
 	assert_int_not_equal(read_frame(buf, sizeof(buf), &f), 0);
+	free(s.full);
 }
 
 static void
@@ -483,7 +484,7 @@ test_features(void **state)
 	/* after authentication: pre-approval and roster versioning */
 	feature_preapproval(&c, f);
 	assert_null(xnode_first_elem(f));
-	snprintf(c.user, sizeof(c.user), "u");
+	c.user = (char []){ "u" };
 	feature_register(&c, f);
 	feature_preapproval(&c, f);
 	feature_rosterver(&c, f);

@@ -7,7 +7,10 @@
  * databases are opened lazily, the first time a transaction names them,
  * and their handles are cached by name for the life of the environment
  * (LMDB handles stay valid once the transaction that opened them
- * committed).  Invariants: a commit that returned 0 is on disk - at once,
+ * committed).  A name a read transaction found absent is remembered too,
+ * until a write transaction of ours creates it: each environment has one
+ * process, so nothing else can (imd asks for an absent blocklist twice per
+ * message; LMDB's lookup is a B-tree search).  Invariants: a commit that returned 0 is on disk - at once,
  * or, in group-commit mode, at the end of the event-loop turn that made it
  * (one fsync for all the commits of the turn; a process crash loses
  * nothing either way, the map is the page cache); at most one write
@@ -38,6 +41,8 @@ struct store {
 	struct store_db	*dbs;
 	unsigned	 ndbs;
 	unsigned	 maxdbs;
+	struct store_db	*absent;	/* names read transactions did not find */
+	unsigned	 nabsent;
 	struct event	*sync_ev;	/* group commit: fsync once per turn */
 	int		 sync_pending;
 };
@@ -70,7 +75,8 @@ store_open(const char *dir, size_t mapsize, unsigned maxdbs)
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return NULL;
 	st->maxdbs = maxdbs ? maxdbs : STORE_MAXDBS_DEFAULT;
-	if ((st->dbs = calloc(st->maxdbs, sizeof(*st->dbs))) == NULL)
+	if ((st->dbs = calloc(st->maxdbs, sizeof(*st->dbs))) == NULL ||
+	    (st->absent = calloc(st->maxdbs, sizeof(*st->absent))) == NULL)
 		goto fail;
 	if ((rc = mdb_env_create(&st->env)) != 0) {
 		st->env = NULL;
@@ -91,6 +97,7 @@ fail:
 	if (st->env != NULL)
 		mdb_env_close(st->env);
 	free(st->dbs);
+	free(st->absent);
 	free(st);
 	errno = rc;
 	return NULL;
@@ -108,6 +115,7 @@ store_close(struct store *st)
 	}
 	mdb_env_close(st->env);
 	free(st->dbs);
+	free(st->absent);
 	free(st);
 }
 
@@ -209,6 +217,17 @@ store_abort(struct store_txn *t)
 	free(t);
 }
 
+static int
+absent_find(const struct store *st, const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < st->nabsent; i++)
+		if (strcmp(st->absent[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
 /*
  * The handle for `name`, opening (and, in a write txn, creating) the
  * database on first use.  Returns 0, 1 if it does not exist yet (read
@@ -231,13 +250,21 @@ store_dbi(struct store_txn *t, const char *name, MDB_dbi *dbi)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	rc = mdb_dbi_open(t->txn, name, t->write ? MDB_CREATE : 0, dbi);
-	if (rc == MDB_NOTFOUND)
+	if (!t->write && absent_find(st, name) >= 0)
 		return 1;
+	rc = mdb_dbi_open(t->txn, name, t->write ? MDB_CREATE : 0, dbi);
+	if (rc == MDB_NOTFOUND) {
+		if (st->nabsent < st->maxdbs)
+			strcpy(st->absent[st->nabsent++].name, name);
+		return 1;
+	}
 	if (rc != 0) {
 		errno = mdb_errno(rc);
 		return -1;
 	}
+	/* created (or found) now: if this txn aborts, a read looks again */
+	if ((i = (unsigned)absent_find(st, name)) != (unsigned)-1)
+		st->absent[i] = st->absent[--st->nabsent];
 	/* Cached now; aborting a write txn or a failed commit uncaches it
 	 * again, as LMDB then closes it. */
 	strcpy(st->dbs[st->ndbs].name, name);

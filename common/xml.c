@@ -31,6 +31,16 @@
  *   allowed: callers defer it.
  * - Non-whitespace text between stanzas is bad-format (RFC 6120 section
  *   4.9.3.1); whitespace there is a keepalive and ignored.
+ * - xml_stream_sleep() frees expat (about 10 KiB) while a stream rests
+ *   between stanzas; the next feed makes a new parser and replays the
+ *   root's start tag, kept as the client sent it, so the new parser has
+ *   the same open element and namespace bindings: between stanzas that
+ *   is all the state expat has.  Byte offsets carry on across it
+ *   (`shift`), so limits and restarts see one continuous stream.
+ * - A stream-mode parser takes its memory from a slab of its own first
+ *   (mm_*): expat allocates a dozen pieces per parser, and freed one by one
+ *   between the long-lived objects of other connections they leave holes
+ *   the allocator cannot give back; one slab freed at once is whole pages.
  * - Element nodes hold their name and ns in the same allocation; text and
  *   attributes are separate.  Fields are owned by the tree: change them only
  *   through the xnode_* functions.  Parsed elements always have a non-NULL
@@ -67,6 +77,9 @@
  */
 #define RESCAN_FLOOR	1024
 #define RESCAN_FACTOR	64
+/* A stream root's start tag longer than this is not kept: such a stream
+ * never sleeps.  Real ones are 100-300 bytes. */
+#define MAX_SAVED_HEADER 2048
 
 /*
  * Debian backports reparse deferral (expat 2.6) into 2.5; where present it
@@ -95,11 +108,117 @@ struct xml_stream {
 	long long		 last_ev;	/* end of the last event */
 	long long		 rescan;	/* partial-token bytes re-fed */
 	long long		 restart_at;	/* offset where a reset applies */
+	long long		 shift;		/* stream offset of expat's byte 0 */
+	char			*hdr;		/* the root's start tag, for waking */
+	size_t			 hdr_len;
 	enum xml_error		 err;
 	const char		*detail;
 	int			 in_parse;
 	int			 stopped;
 	int			 reset_pending;
+	int			 replay;	/* feeding hdr to a new parser */
+	char			*slab;		/* stream mode: expat's memory */
+	size_t			 slab_used;
+	size_t			 slab_last;	/* offset of the last piece */
+};
+
+/* ---- expat's memory (see the header) ---- */
+
+#define PARSER_SLAB	(12 * 1024)	/* what a login's parser uses */
+#define SLAB_HDR	16		/* the piece's size, and alignment */
+#define SLAB_NOLAST	((size_t)-1)
+
+/* The stream whose expat call is running: set around every call that may
+ * allocate or free (mm_enter), since a callback may parse something else
+ * with another parser in between. */
+static struct xml_stream *mm_cur;
+
+static struct xml_stream *
+mm_enter(struct xml_stream *s)
+{
+	struct xml_stream *prev = mm_cur;
+
+	mm_cur = s;
+	return prev;
+}
+
+static int
+in_slab(const struct xml_stream *s, const void *p)
+{
+	return s != NULL && s->slab != NULL && (const char *)p >= s->slab &&
+	    (const char *)p < s->slab + PARSER_SLAB;
+}
+
+static size_t
+slab_need(size_t n)
+{
+	return SLAB_HDR + ((n + SLAB_HDR - 1) & ~(size_t)(SLAB_HDR - 1));
+}
+
+static void *
+mm_malloc(size_t n)
+{
+	struct xml_stream	*s = mm_cur;
+	char			*p;
+
+	if (s == NULL || s->slab == NULL || n > PARSER_SLAB ||
+	    slab_need(n) > PARSER_SLAB - s->slab_used)
+		return malloc(n);
+	p = s->slab + s->slab_used;
+	memcpy(p, &n, sizeof(n));
+	s->slab_last = s->slab_used;
+	s->slab_used += slab_need(n);
+	return p + SLAB_HDR;
+}
+
+/* A piece of the slab is reclaimed only if it is the last one; the rest
+ * goes with the slab when the parser is freed. */
+static void
+mm_free(void *p)
+{
+	struct xml_stream	*s = mm_cur;
+
+	if (p == NULL)
+		return;
+	if (!in_slab(s, p)) {
+		free(p);
+		return;
+	}
+	if (s->slab_last != SLAB_NOLAST &&
+	    (char *)p - SLAB_HDR == s->slab + s->slab_last) {
+		s->slab_used = s->slab_last;
+		s->slab_last = SLAB_NOLAST;
+	}
+}
+
+static void *
+mm_realloc(void *p, size_t n)
+{
+	struct xml_stream	*s = mm_cur;
+	size_t			 old;
+	void			*q;
+
+	if (p == NULL)
+		return mm_malloc(n);
+	if (!in_slab(s, p))
+		return realloc(p, n);
+	memcpy(&old, (char *)p - SLAB_HDR, sizeof(old));
+	if (s->slab_last != SLAB_NOLAST &&
+	    (char *)p - SLAB_HDR == s->slab + s->slab_last && n <= PARSER_SLAB &&
+	    slab_need(n) <= PARSER_SLAB - s->slab_last) {
+		memcpy((char *)p - SLAB_HDR, &n, sizeof(n));	/* in place */
+		s->slab_used = s->slab_last + slab_need(n);
+		return p;
+	}
+	if ((q = mm_malloc(n)) == NULL)
+		return NULL;
+	memcpy(q, p, old < n ? old : n);
+	mm_free(p);
+	return q;
+}
+
+static const XML_Memory_Handling_Suite mm_suite = {
+	mm_malloc, mm_realloc, mm_free
 };
 
 /* ---- growable buffer ---- */
@@ -214,18 +333,50 @@ esc_entity(char c)
 	}
 }
 
+/*
+ * The first byte at or after s that may need escaping, eight bytes at a
+ * time (every message body goes through here): a byte equal to c in word
+ * w shows as the high bit of its lane in haszero(w ^ c * ONES), exact for
+ * the lowest such lane, which is all we use.  Bytes it reports are then
+ * checked against esc_class, so this only has to find the candidates.
+ */
+#define ONES		0x0101010101010101ULL
+#define HIGHS		0x8080808080808080ULL
+#define HASZERO(v)	(((v) - ONES) & ~(v) & HIGHS)
+#define HASBYTE(w, c)	HASZERO((w) ^ (ONES * (unsigned char)(c)))
+
+static const char *
+next_special(const char *s, const char *end, int attr)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint64_t	 w, m;
+
+	for (; end - s >= 8; s += 8) {
+		memcpy(&w, s, sizeof(w));
+		m = HASBYTE(w, '&') | HASBYTE(w, '<') | HASBYTE(w, '>') |
+		    HASBYTE(w, '\r');
+		if (attr)
+			m |= HASBYTE(w, '"') | HASBYTE(w, '\'') |
+			    HASBYTE(w, '\t') | HASBYTE(w, '\n');
+		if (m != 0)
+			return s + (__builtin_ctzll(m) >> 3);
+	}
+#endif
+	for (; s < end; s++)
+		if (esc_class[(unsigned char)*s] & (attr ? 3 : 1))
+			break;
+	return s;
+}
+
 static void
 add_escaped(struct xbuf *b, const char *s, size_t len, int attr)
 {
 	const char	*run = s, *end = s + len;
-	unsigned char	 mask = attr ? 3 : 1;
 
-	for (; s < end; s++) {
-		if ((esc_class[(unsigned char)*s] & mask) == 0)
-			continue;
+	while ((s = next_special(s, end, attr)) < end) {
 		xbuf_add(b, run, (size_t)(s - run));
 		xbuf_adds(b, esc_entity(*s));
-		run = s + 1;
+		run = ++s;
 	}
 	xbuf_add(b, run, (size_t)(end - run));
 }
@@ -710,7 +861,7 @@ xml_error_condition(enum xml_error e)
 static long long
 event_end(struct xml_stream *s)
 {
-	return (long long)XML_GetCurrentByteIndex(s->p) +
+	return s->shift + (long long)XML_GetCurrentByteIndex(s->p) +
 	    XML_GetCurrentByteCount(s->p);
 }
 
@@ -779,12 +930,34 @@ oom:
 	return NULL;
 }
 
+/* Keeps the root's start tag as it came, for xml_stream_sleep(); without
+ * it (too long, no memory, expat without context bytes) the stream just
+ * never sleeps. */
+static void
+save_header(struct xml_stream *s)
+{
+	const char	*buf;
+	int		 off, size, n = XML_GetCurrentByteCount(s->p);
+
+	free(s->hdr);
+	s->hdr = NULL;
+	s->hdr_len = 0;
+	if (n <= 0 || n > MAX_SAVED_HEADER ||
+	    (buf = XML_GetInputContext(s->p, &off, &size)) == NULL ||
+	    off < 0 || n > size - off || (s->hdr = malloc(n)) == NULL)
+		return;
+	memcpy(s->hdr, buf + off, n);
+	s->hdr_len = (size_t)n;
+}
+
 /* Stream mode: the root must be <stream:stream/> (RFC 6120 section 4.8.1). */
 static void
 root_start(struct xml_stream *s, const char *qn, const char **atts)
 {
 	struct xnode	*hdr;
 
+	if (s->replay)
+		return;		/* waking: the stream was opened before */
 	if ((hdr = make_elem(s, qn, atts)) == NULL)
 		return;
 	if (strcmp(hdr->name, "stream") != 0)
@@ -794,6 +967,7 @@ root_start(struct xml_stream *s, const char *qn, const char **atts)
 	else {
 		s->mark = s->last_ev = event_end(s);
 		s->rescan = 0;
+		save_header(s);
 		if (s->cb.stream_open != NULL)
 			s->cb.stream_open(s->arg, hdr);
 	}
@@ -819,7 +993,7 @@ on_start(void *ud, const XML_Char *qn, const XML_Char **atts)
 		return;
 	}
 	if (level == 1)
-		s->stanza_start = XML_GetCurrentByteIndex(s->p);
+		s->stanza_start = s->shift + XML_GetCurrentByteIndex(s->p);
 	else if (++s->kids[level - 1] > s->lim.max_children) {
 		fail(s, XE_POLICY_VIOLATION, "too many child elements");
 		return;
@@ -994,7 +1168,7 @@ clear_state(struct xml_stream *s)
 	xnode_free(s->result);
 	s->top = s->cur = s->result = NULL;
 	s->depth = 0;
-	s->fed = s->stanza_start = s->mark = s->restart_at = 0;
+	s->fed = s->stanza_start = s->mark = s->restart_at = s->shift = 0;
 	s->last_ev = s->rescan = 0;
 	s->err = XE_NONE;
 	s->detail = NULL;
@@ -1002,12 +1176,71 @@ clear_state(struct xml_stream *s)
 	s->reset_pending = 0;
 }
 
-/* Returns -1 if expat could not reset (out of memory). */
+/* A parser and the per-level counts, after xml_stream_sleep() freed them. */
+static int
+make_parser(struct xml_stream *s)
+{
+	struct xml_stream	*prev;
+	static const char	 sep[] = { NS_SEP, '\0' };
+
+	if (s->kids == NULL &&
+	    (s->kids = calloc(s->lim.max_depth + 2, sizeof(*s->kids))) == NULL)
+		return -1;
+	if (s->mode == XML_MODE_STREAM && s->slab == NULL &&
+	    (s->slab = malloc(PARSER_SLAB)) == NULL)
+		return -1;
+	s->slab_used = 0;
+	s->slab_last = SLAB_NOLAST;
+	prev = mm_enter(s);
+	s->p = XML_ParserCreate_MM("UTF-8", &mm_suite, sep);
+	mm_cur = prev;
+	if (s->p == NULL)
+		return -1;
+	setup_parser(s);
+	return 0;
+}
+
+/* The parser and its slab go. */
+static void
+drop_parser(struct xml_stream *s)
+{
+	struct xml_stream *prev = mm_enter(s);
+
+	if (s->p != NULL)
+		XML_ParserFree(s->p);
+	mm_cur = prev;
+	s->p = NULL;
+	free(s->slab);
+	s->slab = NULL;
+}
+
+/*
+ * Returns -1 if expat could not reset (out of memory).  In stream mode the
+ * parser goes and the next feed makes one: its memory is then allocated
+ * in one go after what the stream restart came with (a TLS session), so
+ * a later xml_stream_sleep() frees whole pages rather than holes between
+ * long-lived objects.  Framed mode resets for every document and keeps it.
+ */
 static int
 reset_now(struct xml_stream *s)
 {
+	struct xml_stream	*prev;
+	int			 ok;
+
 	clear_state(s);
-	if (XML_ParserReset(s->p, "UTF-8") != XML_TRUE) {
+	free(s->hdr);
+	s->hdr = NULL;
+	s->hdr_len = 0;
+	if (s->mode == XML_MODE_STREAM) {
+		drop_parser(s);
+		return 0;
+	}
+	/* framed mode: no slab, expat's memory is malloc's (mm_cur NULL) */
+	prev = mm_enter(NULL);
+	ok = s->p == NULL ? make_parser(s) == 0 :
+	    XML_ParserReset(s->p, "UTF-8") == XML_TRUE;
+	mm_cur = prev;
+	if (!ok) {
 		s->err = XE_INTERNAL;
 		s->detail = "parser reset failed";
 		return -1;
@@ -1062,13 +1295,13 @@ xml_stream_new(enum xml_mode mode, const struct xml_limits *lim,
 	if (cb != NULL)
 		s->cb = *cb;
 	s->arg = arg;
+	/* stream mode: the first feed makes the parser (see reset_now) */
 	if (set_limits(s, lim) == -1 ||
-	    (s->p = XML_ParserCreateNS("UTF-8", NS_SEP)) == NULL) {
+	    (mode == XML_MODE_FRAMED && make_parser(s) == -1)) {
 		free(s->kids);
 		free(s);
 		return NULL;
 	}
-	setup_parser(s);
 	return s;
 }
 
@@ -1078,9 +1311,60 @@ xml_stream_free(struct xml_stream *s)
 	if (s == NULL)
 		return;
 	clear_state(s);
-	XML_ParserFree(s->p);
+	drop_parser(s);
 	free(s->kids);
+	free(s->hdr);
 	free(s);
+}
+
+/*
+ * Frees the parser while nothing is pending: between stanzas of an open
+ * stream whose header was kept, or between documents in framed mode.
+ */
+int
+xml_stream_sleep(struct xml_stream *s)
+{
+	if (s->p == NULL)
+		return 0;
+	if (s->in_parse || s->err != XE_NONE || s->stopped ||
+	    s->reset_pending || s->top != NULL || s->result != NULL)
+		return -1;
+	if (s->mode == XML_MODE_STREAM && (s->hdr == NULL ||
+	    s->depth != s->base || s->mark != s->fed || s->last_ev != s->fed))
+		return -1;
+	drop_parser(s);
+	free(s->kids);
+	s->kids = NULL;
+	return 1;
+}
+
+/* A new parser that stands where the old one stood: inside the root, with
+ * offsets going on from s->fed; or, at the start of a stream, a fresh one. */
+static int
+wake(struct xml_stream *s)
+{
+	struct xml_stream	*prev;
+	enum XML_Status		 st;
+
+	if (make_parser(s) == -1) {
+		fail(s, XE_INTERNAL, "out of memory");
+		return -1;
+	}
+	if (s->hdr == NULL)
+		return 0;
+	s->depth = 0;
+	s->shift = s->fed - (long long)s->hdr_len;
+	s->replay = s->in_parse = 1;
+	prev = mm_enter(s);
+	st = XML_Parse(s->p, s->hdr, (int)s->hdr_len, XML_FALSE);
+	mm_cur = prev;
+	s->replay = s->in_parse = 0;
+	if (st != XML_STATUS_OK || s->depth != s->base || s->err != XE_NONE) {
+		s->err = XE_NONE;
+		fail(s, XE_INTERNAL, "parser wake failed");
+		return -1;
+	}
+	return 0;
 }
 
 /* Inside a parse the reset waits for expat to return (see feed_piece). */
@@ -1149,11 +1433,14 @@ charge_rescan(struct xml_stream *s)
 static size_t
 feed_piece(struct xml_stream *s, const char *buf, size_t n)
 {
+	struct xml_stream	*prev;
 	long long		 start = s->fed, off;
 	enum XML_Status		 st;
 
 	s->in_parse = 1;
+	prev = mm_enter(s);
 	st = XML_Parse(s->p, buf, (int)n, XML_FALSE);
+	mm_cur = prev;
 	s->in_parse = 0;
 	s->fed += (long long)n;
 	if (s->reset_pending && s->err == XE_NONE) {
@@ -1193,7 +1480,9 @@ report(struct xml_stream *s)
 static struct xnode *
 parse_doc(struct xml_stream *s, const char *buf, size_t len)
 {
-	struct xnode	*root;
+	struct xml_stream	*prev;
+	struct xnode		*root;
+	enum XML_Status		 st;
 
 	if (reset_now(s) == -1)
 		return NULL;
@@ -1202,8 +1491,10 @@ parse_doc(struct xml_stream *s, const char *buf, size_t len)
 		return NULL;
 	}
 	s->in_parse = 1;
-	if (XML_Parse(s->p, buf, (int)len, XML_TRUE) == XML_STATUS_ERROR &&
-	    s->err == XE_NONE)
+	prev = mm_enter(NULL);
+	st = XML_Parse(s->p, buf, (int)len, XML_TRUE);
+	mm_cur = prev;
+	if (st == XML_STATUS_ERROR && s->err == XE_NONE)
 		parse_failed(s);
 	s->in_parse = 0;
 	if (s->err != XE_NONE)
@@ -1250,6 +1541,9 @@ xml_stream_feed(struct xml_stream *s, const char *buf, size_t len)
 	if (s->mode == XML_MODE_FRAMED)
 		return feed_framed(s, buf, len);
 	while (len > 0 && s->err == XE_NONE) {
+		/* after xml_stream_sleep(), or a restart (reset_now) */
+		if (s->p == NULL && wake(s) == -1)
+			break;
 		n = feed_piece(s, buf, len < s->piece ? len : s->piece);
 		buf += n;
 		len -= n;

@@ -138,6 +138,10 @@ int	xml_stream_feed(struct xml_stream *, const char *, size_t);
 /* Start a new stream (after STARTTLS or SASL success). */
 void	xml_stream_reset(struct xml_stream *);
 void	xml_stream_free(struct xml_stream *);
+/* Between stanzas (or framed documents), free expat until the next feed;
+ * 1 if it was freed now, 0 if it was asleep already, -1 if something is
+ * pending (nothing changes). */
+int	xml_stream_sleep(struct xml_stream *);
 /* Bytes held by the parser for the current stanza (for memory accounting). */
 size_t	xml_stream_pending(const struct xml_stream *);
 

@@ -104,7 +104,7 @@ void	imd_reply_result(struct imd_stanza *s, struct xnode *payload);
 /* imd_session.c: the mirror of routerd's session table, with presence. */
 struct imd_res {
 	struct imd_res	*next;		/* in its account's list */
-	char		 full[JID_MAX + 1];
+	char		*full;		/* right after the struct, sized to the JID */
 	char		*resource;	/* points into full */
 	uint64_t	 sid;
 	int		 priority;

@@ -562,9 +562,10 @@ imd_pending_exists(const char *owner, const char *contact)
 	return rc == 0;
 }
 
+/* On the stack: this runs at every login, so no fixed 3 KiB per entry. */
 struct pend {
 	struct xnode	*list[64];
-	char		 from[64][JID_MAX + 1];
+	char		*from[64];
 	size_t		 n;
 	size_t		 olen;
 };
@@ -579,8 +580,11 @@ pend_cb(const void *k, size_t kl, const void *v, size_t vl, void *arg)
 		return 0;
 	if ((x = xml_parse_element(v, vl, NULL)) == NULL)
 		return 0;
-	memcpy(p->from[p->n], (const char *)k + p->olen, kl - p->olen);
-	p->from[p->n][kl - p->olen] = '\0';
+	if ((p->from[p->n] = strndup((const char *)k + p->olen,
+	    kl - p->olen)) == NULL) {
+		xnode_free(x);
+		return 0;
+	}
 	p->list[p->n++] = x;
 	return p->n == sizeof(p->list) / sizeof(p->list[0]);
 }
@@ -591,25 +595,25 @@ void
 imd_pending_flush(struct imd_res *res, const char *owner)
 {
 	struct store_txn	*t;
-	struct pend		*p;
+	struct pend		 p;
 	char			 key[KEY_MAX];
 	int			 klen;
 	size_t			 i;
 
-	if ((klen = pair_key(key, owner, "")) == -1 ||
-	    (p = calloc(1, sizeof(*p))) == NULL)
+	if ((klen = pair_key(key, owner, "")) == -1)
 		return;
-	p->olen = klen;
+	p.n = 0;
+	p.olen = klen;
 	if ((t = store_begin(imd_store, 0)) != NULL) {
-		(void)store_scan(t, DB_PENDING, key, klen, pend_cb, p);
+		(void)store_scan(t, DB_PENDING, key, klen, pend_cb, &p);
 		store_abort(t);
 	}
-	for (i = 0; i < p->n; i++) {
-		if (!imd_is_blocked(owner, p->from[i]))
-			(void)imd_send(p->from[i], res->full, p->list[i]);
-		xnode_free(p->list[i]);
+	for (i = 0; i < p.n; i++) {
+		if (!imd_is_blocked(owner, p.from[i]))
+			(void)imd_send(p.from[i], res->full, p.list[i]);
+		xnode_free(p.list[i]);
+		free(p.from[i]);
 	}
-	free(p);
 }
 
 /* ---- the iq (RFC 6121 2.1.3, 2.3, 2.5) ---- */

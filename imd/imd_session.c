@@ -103,13 +103,14 @@ imd_res_touch(const char *full, uint64_t sid)
 		memcpy(a->bare, full, blen);
 		*pp = a;
 	}
-	if ((r = calloc(1, sizeof(*r))) == NULL) {
+	if ((r = calloc(1, sizeof(*r) + strlen(full) + 1)) == NULL) {
 		if (a->res == NULL) {
 			*pp = a->next;
 			free(a);
 		}
 		return NULL;
 	}
+	r->full = (char *)(r + 1);	/* one allocation per session */
 	strcpy(r->full, full);
 	r->resource = r->full + blen + 1;
 	r->sid = sid;

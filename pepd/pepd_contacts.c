@@ -34,8 +34,8 @@ struct contact {
 	char		*owner;		/* bare */
 	char		*full;
 	char		*bare;
-	char		 node[PEP_MAX_CAPS_VER + 1];
-	char		 ver[PEP_MAX_CAPS_VER + 1];
+	char		*node;		/* sized to use: an entry per online */
+	char		*ver;		/* resource, 256-byte arrays were most of it */
 	char		 hash[16];
 	int		 bad;		/* its answer for ver failed */
 	int		 greeted;	/* last items sent for this ver */
@@ -131,6 +131,8 @@ contact_free(struct contact *c)
 	free(c->owner);
 	free(c->full);
 	free(c->bare);
+	free(c->node);
+	free(c->ver);
 	pep_groups_clear(&c->groups);
 	free(c);
 }
@@ -240,7 +242,8 @@ contact_new(const char *owner, const char *full, const char *bare)
 		return NULL;
 	if ((c->owner = strdup(owner)) == NULL ||
 	    (c->full = strdup(full)) == NULL ||
-	    (c->bare = strdup(bare)) == NULL) {
+	    (c->bare = strdup(bare)) == NULL ||
+	    (c->node = strdup("")) == NULL || (c->ver = strdup("")) == NULL) {
 		contact_free(c);
 		return NULL;
 	}
@@ -248,6 +251,21 @@ contact_new(const char *owner, const char *full, const char *bare)
 	contacts = c;
 	ncontacts++;
 	return c;
+}
+
+/* *dst becomes a copy of src; -1 (and *dst unchanged) without memory. */
+static int
+set_str(char **dst, const char *src)
+{
+	char *p;
+
+	if (strcmp(*dst, src) == 0)
+		return 0;
+	if ((p = strdup(src)) == NULL)
+		return -1;
+	free(*dst);
+	*dst = p;
+	return 0;
 }
 
 /* Did this resource already fail its ver as seen by another owner? */
@@ -279,12 +297,14 @@ contact_online(const char *owner, const char *full, const char *bare,
 	groups->v = NULL;
 	groups->n = 0;
 	if (strcmp(c->ver, ver) != 0 || strcmp(c->hash, hash) != 0) {
-		strcpy(c->ver, ver);
+		if (set_str(&c->ver, ver) == -1)
+			return;		/* the old caps stay */
 		strcpy(c->hash, hash);
 		c->greeted = 0;
 		c->bad = failed_before(c);
 	}
-	strcpy(c->node, node);
+	if (set_str(&c->node, node) == -1)
+		return;
 	greet(c);	/* asks first when the ver is new */
 }
 

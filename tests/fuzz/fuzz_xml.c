@@ -2,7 +2,8 @@
  * fuzz_xml.c - libFuzzer target for common/xml.c.
  *
  * The first input byte chooses how the rest is cut into feeds (so every
- * split path of the incremental parser is reached) and whether a stanza
+ * split path of the incremental parser is reached; with odd sizes the
+ * parser is put to sleep between feeds) and whether a stanza
  * callback restarts the stream as after SASL success; the rest goes to the
  * stream parser, to the framed parser as one message, and to
  * xml_parse_element().  Every tree that comes out is serialized and must
@@ -98,10 +99,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((fs.s = xml_stream_new(XML_MODE_STREAM,
 	    (data[0] & 0x80) ? &lim : NULL, &fcb, &fs)) == NULL)
 		return 0;
-	for (k = 0; k < len; k += chunk)
+	for (k = 0; k < len; k += chunk) {
 		if (xml_stream_feed(fs.s, p + k,
 		    len - k < chunk ? len - k : chunk) == -1)
 			break;
+		/* odd chunk sizes: let the parser go between feeds whenever
+		 * it may (c2sd's idle sweep); nothing else may change */
+		if (chunk & 1)
+			(void)xml_stream_sleep(fs.s);
+	}
 	(void)xml_stream_pending(fs.s);
 	xml_stream_free(fs.s);
 

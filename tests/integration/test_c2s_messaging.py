@@ -72,6 +72,37 @@ def test_custom_payload_arrives_unchanged(inst):
     xu.run(go())
 
 
+def test_chat_after_idle_sweep(inst):
+    """c2sd frees the parser of a stream that read nothing for an idle
+    sweep (C2SD_IDLE_SWEEP, 5 s) and makes a new one on the next read,
+    replaying the client's stream header: stanzas after that still parse
+    with the header's namespaces, and payloads still arrive unchanged."""
+    async def go():
+        a = await xu.login(inst, "alice", PW)
+        b = await xu.login(inst, "bob", PW)
+        try:
+            a.send_message(mto=str(b.boundjid), mbody="before", mtype="chat")
+            assert (await b.next_message())["body"] == "before"
+            await asyncio.sleep(11)     # two sweeps: both parsers freed
+            msg = a.make_message(mto=str(b.boundjid), mtype="chat")
+            msg["body"] = "after"
+            msg.append(ET.fromstring(GREET))
+            msg.send()
+            m = await b.next_message()
+            assert m["body"] == "after"
+            got = m.xml.find(q("http://example.com/greetprotocol", "greet"))
+            assert got is not None and xu.xml_equal(got, ET.fromstring(GREET))
+            b.send_message(mto=str(a.boundjid), mbody="reply", mtype="chat")
+            assert (await a.next_message())["body"] == "reply"
+            r = await xu.iq(a, None, "<query xmlns='jabber:iq:roster'/>",
+                            "get")
+            assert r["type"] == "result", str(r)
+        finally:
+            await a.close()
+            await b.close()
+    xu.run(go())
+
+
 def test_iq_between_clients_round_trips(inst):
     async def go():
         a = await xu.login(inst, "alice", PW)

@@ -721,6 +721,7 @@ test_retention(void **state)
 /* ---- carbons ---- */
 
 static struct imd_res res[3];
+static char res_full[3][64];
 
 static void
 resources(void)
@@ -729,7 +730,8 @@ resources(void)
 
 	memset(res, 0, sizeof(res));
 	for (i = 0; i < 3; i++) {
-		snprintf(res[i].full, sizeof(res[i].full), "juliet@cap.lit/r%d",
+		res[i].full = res_full[i];
+		snprintf(res[i].full, sizeof(res_full[i]), "juliet@cap.lit/r%d",
 		    i);
 		res[i].resource = res[i].full + strlen("juliet@cap.lit/");
 		res[i].next = i < 2 ? &res[i + 1] : NULL;

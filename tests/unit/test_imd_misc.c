@@ -34,6 +34,7 @@ static char	*result;		/* serialized payload, "" for none */
 static int	 nresults;
 
 static struct imd_res	 res[4];
+static char		 res_full[4][JID_MAX + 1];
 static int		 nres;
 static struct imd_item	 roster[4];
 static int		 nroster;
@@ -175,7 +176,8 @@ add_res(const char *full, uint64_t sid, int available)
 	struct imd_res	*r = &res[nres++];
 
 	memset(r, 0, sizeof(*r));
-	snprintf(r->full, sizeof(r->full), "%s", full);
+	r->full = res_full[r - res];
+	snprintf(r->full, sizeof(res_full[0]), "%s", full);
 	r->resource = strchr(r->full, '/') + 1;
 	r->sid = sid;
 	r->available = available;

@@ -125,6 +125,28 @@ test_abort(void **state)
 	store_close(st);
 }
 
+/* A db a read found absent is remembered, and found once we create it,
+ * whether the creating txn committed or an earlier one aborted. */
+static void
+test_absent_db(void **state)
+{
+	struct store		*st;
+	struct store_txn	*t;
+	char			 buf[64];
+
+	assert_non_null(st = store_open(dir, 0, 0));
+	assert_int_equal(get1(st, "later", "k", buf, sizeof(buf)), 1);
+	assert_int_equal(get1(st, "later", "k", buf, sizeof(buf)), 1);
+	assert_non_null(t = store_begin(st, 1));
+	assert_int_equal(store_put(t, "later", "k", 1, "v", 1), 0);
+	store_abort(t);
+	assert_int_equal(get1(st, "later", "k", buf, sizeof(buf)), 1);
+	put1(st, "later", "k", "v1");
+	assert_int_equal(get1(st, "later", "k", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "v1");
+	store_close(st);
+}
+
 static void
 test_persist(void **state)
 {
@@ -228,6 +250,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_put_get_del, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_absent_db, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persist, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
 		cmocka_unit_test(test_bad_dir),

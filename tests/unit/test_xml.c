@@ -619,6 +619,143 @@ test_reset_in_callback(void **state)
 	col_done(&c);
 }
 
+/* xml_stream_sleep() at every split point: it refuses unless the stream
+ * rests between stanzas, and a woken parser goes on as if nothing had
+ * happened (same stanzas, the header's namespaces, the closing tag). */
+static void
+test_sleep(void **state)
+{
+	struct col	 c;
+	size_t		 len = strlen(sample), i;
+	int		 slept = 0;
+
+	for (i = 0; i <= len; i++) {
+		col_init(&c, XML_MODE_STREAM, NULL);
+		assert_int_equal(xml_stream_feed(c.s, sample, i), 0);
+		if (xml_stream_sleep(c.s) == 1) {
+			slept++;
+			assert_int_equal(xml_stream_sleep(c.s), 0);
+		}
+		assert_int_equal(xml_stream_feed(c.s, sample + i, len - i), 0);
+		check_sample(&c);
+		col_done(&c);
+	}
+	assert_true(slept >= 3);	/* at least after each stanza */
+
+	/* a prefix declared on the header still holds after waking */
+	col_init(&c, XML_MODE_STREAM, NULL);
+	assert_int_equal(xml_stream_feed(c.s, HDR "<presence/>",
+	    strlen(HDR "<presence/>")), 0);
+	assert_int_equal(xml_stream_sleep(c.s), 1);
+	assert_int_equal(xml_stream_feed(c.s, "<stream:features/>", 18), 0);
+	assert_int_equal(xml_stream_sleep(c.s), 1);
+	assert_int_equal(xml_stream_feed(c.s, "<message><body>x</bo", 20), 0);
+	assert_int_equal(xml_stream_sleep(c.s), -1);	/* mid-stanza */
+	assert_int_equal(xml_stream_feed(c.s, "dy></message>", 13), 0);
+	assert_int_equal(c.nstanzas, 3);
+	assert_int_equal(c.opens, 1);
+	assert_string_equal(out_str(&c), "<presence/>\n<features xmlns="
+	    "'http://etherx.jabber.org/streams'/>\n<message><body>x</body>"
+	    "</message>\n");
+	/* a mismatched end tag is still one; so is the stream's own */
+	assert_int_equal(xml_stream_sleep(c.s), 1);
+	assert_int_equal(xml_stream_feed(c.s, "</stream:stream>", 16), 0);
+	assert_int_equal(c.closes, 1);
+	assert_int_equal(c.nerr, 0);
+	col_done(&c);
+
+	/* the stanza limit counts bytes across a sleep; reset after one */
+	col_init(&c, XML_MODE_STREAM, &(struct xml_limits){ .max_stanza = 300 });
+	assert_int_equal(xml_stream_feed(c.s, HDR, strlen(HDR)), 0);
+	assert_int_equal(xml_stream_sleep(c.s), 1);
+	xml_stream_reset(c.s);
+	assert_int_equal(xml_stream_feed(c.s, HDR, strlen(HDR)), 0);
+	assert_int_equal(c.opens, 2);
+	assert_int_equal(xml_stream_sleep(c.s), 1);
+	assert_int_equal(xml_stream_feed(c.s, "<message>", 9), 0);
+	for (i = 0; i < 40 && c.nerr == 0; i++)
+		(void)xml_stream_feed(c.s, "<b>xxxxxx</b>", 13);
+	assert_int_equal(c.nerr, 1);
+	assert_int_equal(c.err, XE_POLICY_VIOLATION);
+	assert_int_equal(xml_stream_sleep(c.s), -1);	/* failed: stays */
+	col_done(&c);
+
+	/* a stream closed on the spot (<stream:stream/>) never sleeps */
+	col_init(&c, XML_MODE_STREAM, NULL);
+	assert_int_equal(xml_stream_feed(c.s, "<stream:stream xmlns:stream="
+	    "'http://etherx.jabber.org/streams'/>", 64), 0);
+	assert_int_equal(xml_stream_sleep(c.s), -1);
+	col_done(&c);
+
+	/* framed mode: between documents */
+	col_init(&c, XML_MODE_FRAMED, NULL);
+	assert_int_equal(xml_stream_sleep(c.s), 1);
+	assert_int_equal(xml_stream_feed(c.s, "<presence/>", 11), 0);
+	assert_int_equal(xml_stream_sleep(c.s), 1);
+	assert_int_equal(xml_stream_feed(c.s, "<presence/>", 11), 0);
+	assert_int_equal(c.nstanzas, 2);
+	col_done(&c);
+}
+
+/* The word-at-a-time scan of add_escaped() against a byte loop: every
+ * special character at every position of strings of every length up to
+ * 40, in text and in attributes. */
+static void
+ref_escape(struct xbuf *b, const char *s, size_t len, int attr)
+{
+	size_t	 i;
+
+	for (i = 0; i < len; i++)
+		switch (s[i]) {
+		case '&':	xbuf_adds(b, "&amp;"); break;
+		case '<':	xbuf_adds(b, "&lt;"); break;
+		case '>':	xbuf_adds(b, "&gt;"); break;
+		case '\r':	xbuf_adds(b, "&#13;"); break;
+		case '"':	xbuf_adds(b, attr ? "&quot;" : "\""); break;
+		case '\'':	xbuf_adds(b, attr ? "&apos;" : "'"); break;
+		case '\t':	xbuf_adds(b, attr ? "&#9;" : "\t"); break;
+		case '\n':	xbuf_adds(b, attr ? "&#10;" : "\n"); break;
+		default:	xbuf_add(b, s + i, 1);
+		}
+}
+
+static void
+test_escape_scan(void **state)
+{
+	static const char specials[] = "&<>\r\"'\t\n\x80\xff%";
+	struct xbuf	 got, want;
+	char		 s[41];
+	size_t		 len, pos, k;
+	int		 attr;
+
+	for (attr = 0; attr < 2; attr++)
+		for (len = 0; len <= 40; len++)
+			for (pos = 0; pos <= len; pos++)
+				for (k = 0; k < sizeof(specials) - 1; k++) {
+					memset(s, 'a' + (int)(len % 26), len);
+					if (pos < len)
+						s[pos] = specials[k];
+					if (pos + 9 < len)	/* a second one */
+						s[pos + 9] = specials[
+						    (k + 1) % (sizeof(specials) - 1)];
+					s[len] = '\0';
+					xbuf_init(&got);
+					xbuf_init(&want);
+					if (attr) {
+						xbuf_add_attr(&got, s);
+						ref_escape(&want, s, len, 1);
+					} else {
+						xbuf_add_text(&got, s, len);
+						ref_escape(&want, s, len, 0);
+					}
+					assert_int_equal(got.len, want.len);
+					assert_memory_equal(got.data, want.data,
+					    got.len);
+					xbuf_free(&got);
+					xbuf_free(&want);
+				}
+}
+
 static void
 test_reset_after_error(void **state)
 {
@@ -833,6 +970,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stream_normal),
 		cmocka_unit_test(test_stream_splits),
+		cmocka_unit_test(test_sleep),
+		cmocka_unit_test(test_escape_scan),
 		cmocka_unit_test(test_stream_prompt),
 		cmocka_unit_test(test_billion_laughs),
 		cmocka_unit_test(test_restricted),
