@@ -691,13 +691,22 @@ child_closed(struct link *l, const char *why, void *arg)
 	child_down(ch);
 }
 
+/* A memory checker's leak report at exit takes longer than a daemon's
+ * normal stop. */
+static int
+stop_grace_s(void)
+{
+	return rd.child_wrapper != NULL ? WRAPPED_GRACE_S : STOP_GRACE_S;
+}
+
 static void
 on_stop_timeout(evutil_socket_t fd, short ev, void *arg)
 {
 	struct child *ch = arg;
 
 	if (ch->pid != 0) {
-		log_warnx("%s did not stop in time; killing it", ch->name);
+		log_warnx("%s did not stop within %d s; killing it", ch->name,
+		    stop_grace_s());
 		kill(ch->pid, SIGKILL);
 	}
 }
@@ -706,8 +715,7 @@ on_stop_timeout(evutil_socket_t fd, short ev, void *arg)
 static void
 stop_child(struct child *ch)
 {
-	struct timeval tv = { rd.child_wrapper != NULL ? WRAPPED_GRACE_S :
-	    STOP_GRACE_S, 0 };
+	struct timeval tv = { stop_grace_s(), 0 };
 
 	if (ch->respawn_ev)
 		evtimer_del(ch->respawn_ev);
