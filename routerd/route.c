@@ -208,7 +208,12 @@ imd_session_presence(const struct session *s)
 	f->hdr.origin = ORIGIN_CHILD(s->child->id);
 	fout_put_u8(f, (uint8_t)(int8_t)s->priority);
 	fout_put_u8(f, s->available);
-	send_to(imd, f);
+	/* Straight to the link, ahead of frames still held for imd: they
+	 * are stanzas for these sessions, and a message imd handles before
+	 * it knows the recipient's session goes to offline storage. */
+	f->retain = 1;
+	if (imd->link == NULL || link_send(imd->link, f) == -1)
+		log_warnx("cannot tell imd about session %s", full);
 }
 
 /* imd (re)started: give it every bound session (docs/imd.md). */
