@@ -38,6 +38,7 @@
 #include <event2/event.h>
 
 #include "daemon.h"
+#include "link.h"
 #include "log.h"
 #include "c2sd.h"
 
@@ -788,11 +789,24 @@ conn_flush_soon(struct conn *c)
 	event_active(ev_flush, EV_TIMEOUT, 1);
 }
 
+/* Run flush_cb this turn even with no connection to flush (stream-
+ * management reports). */
+void
+conn_turn_soon(void)
+{
+	if (ev_flush != NULL)
+		event_active(ev_flush, EV_TIMEOUT, 1);
+}
+
 static void
 flush_cb(int fd, short ev, void *arg)
 {
 	struct conn *c;
 
+	/* routerd learns what a client may see before the client sees it
+	 * (c2sd_smstate.c) */
+	if (sm_report_all() > 0)
+		link_flush_try(daemon_link);
 	while ((c = TAILQ_FIRST(&flushq)) != NULL) {
 		if (c->session)
 			sm_turn_end(c->session);	/* one <r/> per turn */

@@ -26,9 +26,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "link.h"
 #include "log.h"
 #include "routerd.h"
+#include "smrec.h"
 
 struct session {
 	TAILQ_ENTRY(session) by_child;
@@ -38,6 +41,9 @@ struct session {
 	uint64_t	 sid;
 	int		 priority;
 	int		 available;
+	struct smrec	*sm;		/* resumable across a c2sd restart */
+	int		 parked;	/* its c2sd died; in `parked`, not
+					   in child->sessions (by_child) */
 	char		 resource[];
 };
 
@@ -49,6 +55,11 @@ struct bare {
 
 static void	*bare_root;
 static size_t	 nsessions;
+static size_t	 nrecords;	/* sessions with an smrec */
+static TAILQ_HEAD(, session) parked = TAILQ_HEAD_INITIALIZER(parked);
+static struct event *park_ev;
+
+static void	undeliver(struct child *, struct fout *chain, int skip_kept);
 
 struct jidref {
 	const char	*bare;		/* "local@domain" or "domain" */
@@ -226,6 +237,23 @@ route_replay_sessions(void)
 	for (d = 0; d < D_COUNT; d++)
 		TAILQ_FOREACH(s, &rd.children[d].sessions, by_child)
 			imd_session_presence(s);
+	TAILQ_FOREACH(s, &parked, by_child)
+		imd_session_presence(s);
+}
+
+/* The record goes with its session.  If the c2sd that held the session
+ * is dead, the messages the record kept go to offline storage; a live
+ * c2sd returned its own (RFF_UNDELIVERED) before it unbound. */
+static void
+sm_drop(struct session *s)
+{
+	if (s->sm == NULL)
+		return;
+	if (s->parked || s->child->link == NULL)
+		undeliver(s->child, smrec_take(s->sm), 0);
+	smrec_free(s->sm);
+	s->sm = NULL;
+	nrecords--;
 }
 
 static void
@@ -235,13 +263,17 @@ session_remove(struct session *s)
 	struct session	**pp;
 
 	imd_session_gone(s);
+	sm_drop(s);
 
 	for (pp = &b->sessions; *pp; pp = &(*pp)->next)
 		if (*pp == s) {
 			*pp = s->next;
 			break;
 		}
-	TAILQ_REMOVE(&s->child->sessions, s, by_child);
+	if (s->parked)
+		TAILQ_REMOVE(&parked, s, by_child);
+	else
+		TAILQ_REMOVE(&s->child->sessions, s, by_child);
 	nsessions--;
 	if (--b->count == 0) {
 		tdelete(b, &bare_root, bare_cmp);
@@ -306,8 +338,13 @@ bind_reply(struct child *ch, uint64_t sid, uint8_t result)
 static void
 kick(struct session *s)
 {
-	struct fout *f = fout_new(RF_SESSION_KICK, NULL, NULL);
+	struct fout *f;
 
+	if (s->parked) {	/* nobody to tell: its c2sd is gone */
+		session_remove(s);
+		return;
+	}
+	f = fout_new(RF_SESSION_KICK, NULL, NULL);
 	if (f != NULL) {
 		f->hdr.session = s->sid;
 		fout_put_u8(f, RBIND_CONFLICT);
@@ -360,7 +397,10 @@ own_session(struct child *ch, struct frame *f)
 {
 	struct session *s = session_find(f->from);
 
-	if (s == NULL || s->child != ch || s->sid != f->hdr.session)
+	/* A parked session belongs to no running c2sd until it is handed
+	 * over (route_sm_hand_over). */
+	if (s == NULL || s->child != ch || s->sid != f->hdr.session ||
+	    s->parked)
 		return NULL;
 	return s;
 }
@@ -406,17 +446,46 @@ bounce(struct child *ch, struct frame *f, enum rf_bounce why)
 	send_to(ch, out);
 }
 
+/* A stanza for a session whose c2sd died: a message waits in its record
+ * for the next c2sd (or offline storage, when the record is full);
+ * presence is dropped; an iq is refused (the caller bounces it). */
+static int
+deliver_parked(struct frame *f, struct session *s)
+{
+	struct fout *out;
+
+	if (f->hdr.kind == RK_PRESENCE)
+		return 0;
+	if (f->hdr.kind != RK_MESSAGE || (out = fout_copy(f)) == NULL)
+		return -1;
+	out->hdr.session = s->sid;
+	out->hdr.corr = 0;
+	if (smrec_full(s->sm) || smrec_keep(s->sm, out) == 0) {
+		undeliver(s->child, out, 0);
+		return 0;
+	}
+	fout_free(out);
+	return 0;
+}
+
 /* Forward a stanza to one session; backpressure on the source. */
 static int
 deliver(struct child *src, struct frame *f, struct session *s)
 {
-	struct fout *out = fout_copy(f);
+	struct fout *out;
 
+	if (s->parked)
+		return deliver_parked(f, s);
+	out = fout_copy(f);
 	if (out == NULL || s->child->link == NULL) {
 		fout_free(out);
 		return -1;
 	}
 	out->hdr.session = s->sid;
+	/* corr numbers the messages a resumable session's record keeps */
+	out->hdr.corr = 0;
+	if (s->sm != NULL && f->hdr.kind == RK_MESSAGE)
+		(void)smrec_keep(s->sm, out);
 	/* Kept while queued: if c2sd dies first, imd stores it offline. */
 	out->retain = f->hdr.kind == RK_MESSAGE;
 	if (link_send(s->child->link, out) == -1)
@@ -577,6 +646,113 @@ entitled(struct child *ch, struct frame *f)
 	}
 }
 
+/* ---- XEP-0198 resumption across a c2sd restart (smrec.c) ---- */
+
+/* c2sd stamps a resumable session's stanzas with the client's count. */
+static void
+sm_stanza_in(struct child *ch, struct frame *f)
+{
+	struct session *s = own_session(ch, f);
+
+	if (s != NULL && s->sm != NULL)
+		smrec_h_in(s->sm, f->hdr.corr);
+}
+
+static void
+on_sm(struct child *ch, struct frame *f)
+{
+	struct session *s = own_session(ch, f);
+
+	if (s == NULL)
+		return;
+	if (f->hdr.type == RF_SM_STATE) {
+		if (s->sm != NULL && smrec_state(s->sm, f) == -1)
+			log_warnx("%s: malformed SM_STATE for %s", ch->name,
+			    f->from);
+		return;
+	}
+	if (s->sm != NULL)
+		return;	/* enabled once per session (XEP-0198 3) */
+	if (nrecords >= SMREC_MAX_RECORDS) {
+		log_warnx("%s: %zu stream-management records: %s will not "
+		    "survive a restart of %s", ch->name, nrecords, f->from,
+		    ch->name);
+		return;
+	}
+	if ((s->sm = smrec_new(f)) == NULL) {
+		log_warnx("%s: malformed SM_ENABLE for %s", ch->name, f->from);
+		return;
+	}
+	nrecords++;
+}
+
+static void
+park_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	struct timeval	 tv = { 1, 0 };
+	struct session	*s, *next;
+
+	for (s = TAILQ_FIRST(&parked); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, by_child);
+		if (smrec_left(s->sm) == 0) {
+			log_info("%s/%s: not resumed in time; its kept "
+			    "messages go to offline storage", s->bare->jid,
+			    s->resource);
+			session_remove(s);
+		}
+	}
+	if (!TAILQ_EMPTY(&parked))
+		evtimer_add(park_ev, &tv);
+}
+
+/* Its c2sd died: keep the route (imd is not told it is gone), the
+ * record and a resume window for the next c2sd. */
+static void
+park(struct session *s)
+{
+	struct timeval tv = { 1, 0 };
+
+	TAILQ_REMOVE(&s->child->sessions, s, by_child);
+	s->parked = 1;
+	TAILQ_INSERT_TAIL(&parked, s, by_child);
+	smrec_park(s->sm);
+	if (park_ev == NULL)
+		park_ev = evtimer_new(rd.base, park_tick, NULL);
+	if (park_ev != NULL && !evtimer_pending(park_ev, NULL))
+		evtimer_add(park_ev, &tv);
+}
+
+/* c2sd is READY again: it gets every parked session, which it recreates
+ * hibernating, and the messages each record kept. */
+void
+route_sm_hand_over(struct child *ch)
+{
+	struct session	*s;
+	char		 full[FRAME_JID_MAX + 1];
+	size_t		 n = 0, kept = 0;
+
+	while ((s = TAILQ_FIRST(&parked)) != NULL) {
+		TAILQ_REMOVE(&parked, s, by_child);
+		s->parked = 0;
+		s->child = ch;
+		TAILQ_INSERT_TAIL(&ch->sessions, s, by_child);
+		if ((size_t)snprintf(full, sizeof(full), "%s/%s", s->bare->jid,
+		    s->resource) >= sizeof(full) ||
+		    smrec_hand_over(s->sm, ch->link, full, s->sid) == -1) {
+			log_warnx("%s: cannot hand over %s", ch->name, full);
+			/* what it kept goes to offline storage */
+			undeliver(ch, smrec_take(s->sm), 0);
+			session_remove(s);
+			continue;
+		}
+		n++;
+		kept += smrec_count(s->sm);
+	}
+	if (n > 0)
+		log_info("%s: %zu resumable sessions handed over with %zu "
+		    "messages kept for them", ch->name, n, kept);
+}
+
 static void
 route_stanza(struct child *ch, struct frame *f)
 {
@@ -598,6 +774,8 @@ route_stanza(struct child *ch, struct frame *f)
 		    "dropped", ch->name, f->from);
 		return;
 	}
+	if (ch->id == D_C2SD && f->hdr.corr != 0)
+		sm_stanza_in(ch, f);
 	jid_split(f->to, &r);
 	if (service_domain(r.domain, r.domain_len, &d)) {
 		if ((svc = service_child(d)) != NULL && svc != ch)
@@ -686,6 +864,11 @@ route_frame(struct child *ch, struct frame *f)
 		else
 			on_presence(ch, f);
 		break;
+	case RF_SM_ENABLE:
+	case RF_SM_STATE:
+		if (ch->id == D_C2SD)
+			on_sm(ch, f);
+		break;
 	case RF_PEP_PRESENCE:
 		/* Optional contact presence for PEP (docs/pep.md, "Contacts"):
 		 * dropped when pepd is not there to take it. */
@@ -755,6 +938,15 @@ route_hold_failed(struct child *dst, struct fout *out, enum rf_bounce why)
 void
 route_orphaned(struct child *ch, struct fout *chain)
 {
+	undeliver(ch, chain, 1);
+}
+
+/* Messages among `chain` go to imd as undelivered.  With `skip_kept`,
+ * those numbered for a stream-management record (corr) are left to the
+ * record, which holds the same message. */
+static void
+undeliver(struct child *ch, struct fout *chain, int skip_kept)
+{
 	struct child	*imd = imd_child();
 	struct fout	*f, *next;
 	size_t		 n = 0;
@@ -763,10 +955,12 @@ route_orphaned(struct child *ch, struct fout *chain)
 		next = f->next;
 		f->next = NULL;
 		if (f->hdr.type != RF_STANZA || f->hdr.kind != RK_MESSAGE ||
-		    f->hdr.stype == RS_ERROR || imd == NULL) {
+		    f->hdr.stype == RS_ERROR || imd == NULL ||
+		    (skip_kept && f->hdr.corr != 0)) {
 			fout_free(f);
 			continue;
 		}
+		f->hdr.corr = 0;
 		f->hdr.flags |= RFF_UNDELIVERED;
 		f->hdr.origin = ORIGIN_CHILD(ch->id);
 		f->off = 0;
@@ -783,8 +977,12 @@ route_child_gone(struct child *ch)
 {
 	struct session *s;
 
-	while ((s = TAILQ_FIRST(&ch->sessions)) != NULL)
-		session_remove(s);
+	while ((s = TAILQ_FIRST(&ch->sessions)) != NULL) {
+		if (s->sm != NULL && !rd.shutting_down)
+			park(s);
+		else
+			session_remove(s);
+	}
 }
 
 void

@@ -571,6 +571,8 @@ child_ready(struct child *ch)
 	link_set_retain(ch->link, (ch->caps & RCAP_ACK) != 0);
 	if (ch->id == D_IMD)
 		route_replay_sessions();
+	if (ch->id == D_C2SD)
+		route_sm_hand_over(ch);
 	holdq_release(ch);
 	if (!rd.all_ready_once && supervise_all_ready()) {
 		rd.all_ready_once = 1;
