@@ -43,6 +43,7 @@ struct smrec {
 	struct smcopy	*head, *tail;
 	size_t		 ncopies;
 	struct timespec	 deadline;	/* while parked */
+	int		 parked;	/* deadline set, client not back yet */
 };
 
 /* Serial-number order (RFC 1982 style) for 32-bit counters. */
@@ -187,6 +188,7 @@ smrec_state(struct smrec *r, struct frame *f)
 		return -1;
 	if (newer(h_in, r->h_in))
 		r->h_in = h_in;
+	r->parked = 0;	/* c2sd reports only once the client is back */
 	r->h_acked = h_acked;
 	r->h_out = h_out;
 	while (r->head != NULL && !newer(r->head->rseq, done))
@@ -228,11 +230,16 @@ smrec_full(const struct smrec *r)
 	return r->ncopies >= max_copies();
 }
 
+/* The window runs from the first death of c2sd: another death before
+ * the client is back does not extend it. */
 void
 smrec_park(struct smrec *r)
 {
+	if (r->parked)
+		return;
 	clock_gettime(CLOCK_MONOTONIC, &r->deadline);
 	r->deadline.tv_sec += r->secs;
+	r->parked = 1;
 }
 
 /* Seconds left of a parked record's window; 0 when it has expired. */
