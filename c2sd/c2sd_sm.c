@@ -182,6 +182,10 @@ sm_client_element(struct conn *c, struct xnode *n)
 		 * first, so an ack never covers a frame that would die with
 		 * this process (docs/decisions.md, "Fault injection"). */
 		link_flush_try(daemon_link);
+		/* and routerd's record learns this h before the client does,
+		 * so a resumption after a restart never goes back behind it
+		 * (SM_STATE goes out ahead of client output) */
+		sm_dirty(s);
 		snprintf(buf, sizeof(buf), "<a xmlns='%s' h='%u'/>", NS_SM,
 		    s->h_in);
 		conn_writes(c, buf);
