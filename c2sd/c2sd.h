@@ -397,6 +397,7 @@ void	 session_deliver_node(struct session *, struct xnode *);
 void	 session_write(struct session *, uint8_t kind, uint8_t stype,
 	    const char *, size_t);
 void	 session_conn_gone(struct conn *, int clean);
+int	 session_keep_resumable(struct conn *);
 void	 session_end(struct session *, int unbind);
 void	 session_error_reply(uint8_t kind, uint8_t stype, const char *xml,
 	    size_t len, const char *cond, uint64_t sess);

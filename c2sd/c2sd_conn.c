@@ -1138,8 +1138,15 @@ conn_stop_all(void)
 		close(listeners[i].fd);
 	}
 	nlisteners = 0;
+	/* routerd learns what clients may have seen before they see more */
+	if (sm_report_all() > 0)
+		link_flush_try(daemon_link);
 	while ((c = TAILQ_FIRST(&conns)) != NULL) {
-		if (c->state != CS_TLS_HANDSHAKE && c->proto != CP_HTTP)
+		/* A resumable session outlives us in routerd (parked, then
+		 * handed to the next c2sd): its client sees the connection
+		 * drop, not the stream end, and resumes. */
+		if (!session_keep_resumable(c) &&
+		    c->state != CS_TLS_HANDSHAKE && c->proto != CP_HTTP)
 			conn_stream_error(c, "system-shutdown", NULL);
 		if (!c->dead)
 			conn_flush(c);

@@ -353,6 +353,23 @@ session_end(struct session *s, int unbind)
 	session_free(s);
 }
 
+/* c2sd is stopping (a restart): leave a resumable session to routerd,
+ * which keeps it for the next c2sd.  1 if `c` lost its session so. */
+int
+session_keep_resumable(struct conn *c)
+{
+	struct session *s = c->session;
+
+	if (s == NULL || !s->sm_resume || s->state != SS_BOUND ||
+	    c->state != CS_ESTABLISHED || c->proto == CP_BOSH)
+		return 0;
+	c->session = NULL;
+	s->conn = NULL;
+	conn_forget_stanzas(c);	/* the unacked queue (and routerd) has them */
+	s->state = SS_HIBERNATING;
+	return 1;
+}
+
 void
 session_conn_gone(struct conn *c, int clean)
 {

@@ -183,6 +183,61 @@ def test_resume_after_c2sd_kill(inst):
     assert not dups, "duplicated: %s" % list(dups.items())[:10]
 
 
+async def restart_exchange(inst):
+    rcv, snd = SMClient(inst, "sma"), SMClient(inst, "smb")
+    await rcv.start()
+    await snd.start()
+    to = rcv.client.boundjid.full
+    n = 0
+    try:
+        rcv.client.transport.pause_reading()
+        for _ in range(UNREAD):
+            snd.send(to, n, PAD)
+            n += 1
+        await asyncio.sleep(1.0)
+        for _ in range(BURST):
+            snd.send(to, n)
+            n += 1
+        await asyncio.sleep(0.02)
+        old = inst.pid_of("c2sd")
+        await asyncio.get_event_loop().run_in_executor(
+            None, lambda: inst.ctl("restart", "c2sd"))
+        rcv.client.transport.resume_reading()
+        await asyncio.get_event_loop().run_in_executor(
+            None, lambda: inst.wait_ready("c2sd", timeout=10.0, not_pid=old))
+        await asyncio.wait_for(asyncio.gather(rcv.online.wait(),
+                                              snd.online.wait()), 15)
+        for _ in range(BURST):
+            snd.send(to, n)
+            n += 1
+        deadline = time.time() + 15
+        while time.time() < deadline and not snd.acked <= set(rcv.got):
+            snd.client["xep_0198"].request_ack()
+            await asyncio.sleep(0.3)
+        await asyncio.sleep(1.0)
+    finally:
+        await rcv.close()
+        await snd.close()
+    return rcv, snd, n
+
+
+def test_resume_after_admin_restart(inst):
+    """rampartctl restart c2sd: the old c2sd leaves resumable sessions
+    to routerd (its clients see the connection drop, not the stream
+    end) and they resume on the new one, nothing lost or doubled."""
+    rcv, snd, n = xu.run(restart_exchange(inst), timeout=90)
+    missing = sorted(snd.acked - set(rcv.got))
+    dups = {b: c for b, c in rcv.got.items() if c > 1}
+    print("sm admin restart: %d sent, %d received, %d acked, missing %d, "
+          "duplicated %d" % (n, len(rcv.got), len(snd.acked), len(missing),
+                             len(dups)))
+    assert rcv.resumed == 1 and rcv.starts == 1, (rcv.resumed, rcv.starts)
+    assert snd.resumed == 1 and snd.starts == 1, (snd.resumed, snd.starts)
+    assert len(snd.acked) >= n - BURST
+    assert not missing, "lost: %s" % missing[:10]
+    assert not dups, "duplicated: %s" % list(dups.items())[:10]
+
+
 def raw_authenticated(inst, user):
     """A raw stream authenticated as `user`, before any bind."""
     r = xu.RawStream(inst)
