@@ -19,47 +19,22 @@
  * link keeps them until they are processed and they are replayed if it
  * dies first.  Frames that were on their way to a dead c2sd are handed
  * to imd as undelivered (route_orphaned), so messages reach offline
- * storage rather than vanishing with the process.
+ * storage rather than vanishing with the process; a resumable XEP-0198
+ * session is parked instead, for the next c2sd (park.c).
  */
 #include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/event.h>
-
 #include "link.h"
 #include "log.h"
 #include "routerd.h"
+#include "route.h"
 #include "smrec.h"
-
-struct session {
-	TAILQ_ENTRY(session) by_child;
-	struct session	*next;		/* in bare->sessions */
-	struct bare	*bare;
-	struct child	*child;
-	uint64_t	 sid;
-	int		 priority;
-	int		 available;
-	struct smrec	*sm;		/* resumable across a c2sd restart */
-	int		 parked;	/* its c2sd died; in `parked`, not
-					   in child->sessions (by_child) */
-	char		 resource[];
-};
-
-struct bare {
-	struct session	*sessions;
-	unsigned	 count;
-	char		 jid[];
-};
 
 static void	*bare_root;
 static size_t	 nsessions;
-static size_t	 nrecords;	/* sessions with an smrec */
-static TAILQ_HEAD(, session) parked = TAILQ_HEAD_INITIALIZER(parked);
-static struct event *park_ev;
-
-static void	undeliver(struct child *, struct fout *chain, int skip_kept);
 
 struct jidref {
 	const char	*bare;		/* "local@domain" or "domain" */
@@ -237,33 +212,17 @@ route_replay_sessions(void)
 	for (d = 0; d < D_COUNT; d++)
 		TAILQ_FOREACH(s, &rd.children[d].sessions, by_child)
 			imd_session_presence(s);
-	TAILQ_FOREACH(s, &parked, by_child)
-		imd_session_presence(s);
+	park_foreach(imd_session_presence);
 }
 
-/* The record goes with its session.  If the c2sd that held the session
- * is dead, the messages the record kept go to offline storage; a live
- * c2sd returned its own (RFF_UNDELIVERED) before it unbound. */
-static void
-sm_drop(struct session *s)
-{
-	if (s->sm == NULL)
-		return;
-	if (s->parked || s->child->link == NULL)
-		undeliver(s->child, smrec_take(s->sm), 0);
-	smrec_free(s->sm);
-	s->sm = NULL;
-	nrecords--;
-}
-
-static void
-session_remove(struct session *s)
+void
+route_session_remove(struct session *s)
 {
 	struct bare	*b = s->bare;
 	struct session	**pp;
 
 	imd_session_gone(s);
-	sm_drop(s);
+	park_drop_record(s);
 
 	for (pp = &b->sessions; *pp; pp = &(*pp)->next)
 		if (*pp == s) {
@@ -271,7 +230,7 @@ session_remove(struct session *s)
 			break;
 		}
 	if (s->parked)
-		TAILQ_REMOVE(&parked, s, by_child);
+		park_unlink(s);
 	else
 		TAILQ_REMOVE(&s->child->sessions, s, by_child);
 	nsessions--;
@@ -341,7 +300,7 @@ kick(struct session *s)
 	struct fout *f;
 
 	if (s->parked) {	/* nobody to tell: its c2sd is gone */
-		session_remove(s);
+		route_session_remove(s);
 		return;
 	}
 	f = fout_new(RF_SESSION_KICK, NULL, NULL);
@@ -350,7 +309,7 @@ kick(struct session *s)
 		fout_put_u8(f, RBIND_CONFLICT);
 		send_to(s->child, f);
 	}
-	session_remove(s);
+	route_session_remove(s);
 }
 
 static void
@@ -392,8 +351,8 @@ on_bind(struct child *ch, struct frame *f)
 }
 
 /* The session named by from+session that this child bound, or NULL. */
-static struct session *
-own_session(struct child *ch, struct frame *f)
+struct session *
+route_own_session(struct child *ch, struct frame *f)
 {
 	struct session *s = session_find(f->from);
 
@@ -410,8 +369,8 @@ on_unbind(struct child *ch, struct frame *f)
 {
 	struct session *s;
 
-	if ((s = own_session(ch, f)) != NULL)
-		session_remove(s);
+	if ((s = route_own_session(ch, f)) != NULL)
+		route_session_remove(s);
 }
 
 static void
@@ -421,7 +380,7 @@ on_presence(struct child *ch, struct frame *f)
 	uint8_t		 prio, avail;
 
 	if (frame_get_u8(f, &prio) == -1 || frame_get_u8(f, &avail) == -1 ||
-	    frame_get_end(f) == -1 || (s = own_session(ch, f)) == NULL)
+	    frame_get_end(f) == -1 || (s = route_own_session(ch, f)) == NULL)
 		return;
 	s->priority = (int8_t)prio;
 	s->available = avail != 0;
@@ -446,28 +405,6 @@ bounce(struct child *ch, struct frame *f, enum rf_bounce why)
 	send_to(ch, out);
 }
 
-/* A stanza for a session whose c2sd died: a message waits in its record
- * for the next c2sd (or offline storage, when the record is full);
- * presence is dropped; an iq is refused (the caller bounces it). */
-static int
-deliver_parked(struct frame *f, struct session *s)
-{
-	struct fout *out;
-
-	if (f->hdr.kind == RK_PRESENCE)
-		return 0;
-	if (f->hdr.kind != RK_MESSAGE || (out = fout_copy(f)) == NULL)
-		return -1;
-	out->hdr.session = s->sid;
-	out->hdr.corr = 0;
-	if (smrec_full(s->sm) || smrec_keep(s->sm, out) == 0) {
-		undeliver(s->child, out, 0);
-		return 0;
-	}
-	fout_free(out);
-	return 0;
-}
-
 /* Forward a stanza to one session; backpressure on the source. */
 static int
 deliver(struct child *src, struct frame *f, struct session *s)
@@ -475,7 +412,7 @@ deliver(struct child *src, struct frame *f, struct session *s)
 	struct fout *out;
 
 	if (s->parked)
-		return deliver_parked(f, s);
+		return park_deliver(f, s);
 	out = fout_copy(f);
 	if (out == NULL || s->child->link == NULL) {
 		fout_free(out);
@@ -623,7 +560,7 @@ entitled(struct child *ch, struct frame *f)
 
 	switch (ch->id) {
 	case D_C2SD:
-		return own_session(ch, f) != NULL;
+		return route_own_session(ch, f) != NULL;
 	case D_IMD:
 		return 1;
 	case D_PEPD:
@@ -644,113 +581,6 @@ entitled(struct child *ch, struct frame *f)
 	default:
 		return 0;
 	}
-}
-
-/* ---- XEP-0198 resumption across a c2sd restart (smrec.c) ---- */
-
-/* c2sd stamps a resumable session's stanzas with the client's count. */
-static void
-sm_stanza_in(struct child *ch, struct frame *f)
-{
-	struct session *s = own_session(ch, f);
-
-	if (s != NULL && s->sm != NULL)
-		smrec_h_in(s->sm, f->hdr.corr);
-}
-
-static void
-on_sm(struct child *ch, struct frame *f)
-{
-	struct session *s = own_session(ch, f);
-
-	if (s == NULL)
-		return;
-	if (f->hdr.type == RF_SM_STATE) {
-		if (s->sm != NULL && smrec_state(s->sm, f) == -1)
-			log_warnx("%s: malformed SM_STATE for %s", ch->name,
-			    f->from);
-		return;
-	}
-	if (s->sm != NULL)
-		return;	/* enabled once per session (XEP-0198 3) */
-	if (nrecords >= SMREC_MAX_RECORDS) {
-		log_warnx("%s: %zu stream-management records: %s will not "
-		    "survive a restart of %s", ch->name, nrecords, f->from,
-		    ch->name);
-		return;
-	}
-	if ((s->sm = smrec_new(f)) == NULL) {
-		log_warnx("%s: malformed SM_ENABLE for %s", ch->name, f->from);
-		return;
-	}
-	nrecords++;
-}
-
-static void
-park_tick(evutil_socket_t fd, short ev, void *arg)
-{
-	struct timeval	 tv = { 1, 0 };
-	struct session	*s, *next;
-
-	for (s = TAILQ_FIRST(&parked); s != NULL; s = next) {
-		next = TAILQ_NEXT(s, by_child);
-		if (smrec_left(s->sm) == 0) {
-			log_info("%s/%s: not resumed in time; its kept "
-			    "messages go to offline storage", s->bare->jid,
-			    s->resource);
-			session_remove(s);
-		}
-	}
-	if (!TAILQ_EMPTY(&parked))
-		evtimer_add(park_ev, &tv);
-}
-
-/* Its c2sd died: keep the route (imd is not told it is gone), the
- * record and a resume window for the next c2sd. */
-static void
-park(struct session *s)
-{
-	struct timeval tv = { 1, 0 };
-
-	TAILQ_REMOVE(&s->child->sessions, s, by_child);
-	s->parked = 1;
-	TAILQ_INSERT_TAIL(&parked, s, by_child);
-	smrec_park(s->sm);
-	if (park_ev == NULL)
-		park_ev = evtimer_new(rd.base, park_tick, NULL);
-	if (park_ev != NULL && !evtimer_pending(park_ev, NULL))
-		evtimer_add(park_ev, &tv);
-}
-
-/* c2sd is READY again: it gets every parked session, which it recreates
- * hibernating, and the messages each record kept. */
-void
-route_sm_hand_over(struct child *ch)
-{
-	struct session	*s;
-	char		 full[FRAME_JID_MAX + 1];
-	size_t		 n = 0, kept = 0;
-
-	while ((s = TAILQ_FIRST(&parked)) != NULL) {
-		TAILQ_REMOVE(&parked, s, by_child);
-		s->parked = 0;
-		s->child = ch;
-		TAILQ_INSERT_TAIL(&ch->sessions, s, by_child);
-		if ((size_t)snprintf(full, sizeof(full), "%s/%s", s->bare->jid,
-		    s->resource) >= sizeof(full) ||
-		    smrec_hand_over(s->sm, ch->link, full, s->sid) == -1) {
-			log_warnx("%s: cannot hand over %s", ch->name, full);
-			/* what it kept goes to offline storage */
-			undeliver(ch, smrec_take(s->sm), 0);
-			session_remove(s);
-			continue;
-		}
-		n++;
-		kept += smrec_count(s->sm);
-	}
-	if (n > 0)
-		log_info("%s: %zu resumable sessions handed over with %zu "
-		    "messages kept for them", ch->name, n, kept);
 }
 
 static void
@@ -775,7 +605,7 @@ route_stanza(struct child *ch, struct frame *f)
 		return;
 	}
 	if (ch->id == D_C2SD && f->hdr.corr != 0)
-		sm_stanza_in(ch, f);
+		park_stanza_in(ch, f);
 	jid_split(f->to, &r);
 	if (service_domain(r.domain, r.domain_len, &d)) {
 		if ((svc = service_child(d)) != NULL && svc != ch)
@@ -867,7 +697,7 @@ route_frame(struct child *ch, struct frame *f)
 	case RF_SM_ENABLE:
 	case RF_SM_STATE:
 		if (ch->id == D_C2SD)
-			on_sm(ch, f);
+			park_on_sm(ch, f);
 		break;
 	case RF_PEP_PRESENCE:
 		/* Optional contact presence for PEP (docs/pep.md, "Contacts"):
@@ -880,7 +710,7 @@ route_frame(struct child *ch, struct frame *f)
 	case RF_ACCT_DEL:
 		/* XEP-0077 change/cancel: only for a session this c2sd bound;
 		 * authd then checks that it is the account's own session. */
-		if (ch->id == D_C2SD && own_session(ch, f) != NULL)
+		if (ch->id == D_C2SD && route_own_session(ch, f) != NULL)
 			route_service(ch, f, D_AUTHD);
 		break;
 	case RF_SASL_START:
@@ -938,14 +768,14 @@ route_hold_failed(struct child *dst, struct fout *out, enum rf_bounce why)
 void
 route_orphaned(struct child *ch, struct fout *chain)
 {
-	undeliver(ch, chain, 1);
+	route_undeliver(ch, chain, 1);
 }
 
 /* Messages among `chain` go to imd as undelivered.  With `skip_kept`,
  * those numbered for a stream-management record (corr) are left to the
  * record, which holds the same message. */
-static void
-undeliver(struct child *ch, struct fout *chain, int skip_kept)
+void
+route_undeliver(struct child *ch, struct fout *chain, int skip_kept)
 {
 	struct child	*imd = imd_child();
 	struct fout	*f, *next;
@@ -979,9 +809,9 @@ route_child_gone(struct child *ch)
 
 	while ((s = TAILQ_FIRST(&ch->sessions)) != NULL) {
 		if (s->sm != NULL && !rd.shutting_down)
-			park(s);
+			park_session(s);
 		else
-			session_remove(s);
+			route_session_remove(s);
 	}
 }
 
