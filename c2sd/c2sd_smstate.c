@@ -192,6 +192,19 @@ restore_parse(struct frame *f, uint32_t *h_in, uint32_t *h_acked,
 	return r;
 }
 
+/* A session we could not recreate: routerd drops its route (the kept
+ * messages that follow come back as undelivered, for offline storage). */
+static void
+restore_refused(struct frame *f)
+{
+	struct fout *u;
+
+	if ((u = fout_new(RF_SESSION_UNBIND, f->from, NULL)) == NULL)
+		return;
+	u->hdr.session = f->hdr.session;
+	(void)link_send(daemon_link, u);
+}
+
 /* RF_SM_RESTORE: a session of the c2sd before us, hibernating here until
  * its client resumes or the window ends. */
 void
@@ -219,6 +232,7 @@ sm_restore_frame(struct frame *f)
 		log_warnx("session %llu: cannot restore %s",
 		    (unsigned long long)f->hdr.session, f->from);
 		free(r);
+		restore_refused(f);
 		return;
 	}
 	memcpy(s->sm_hash, hash, hlen);

@@ -573,6 +573,10 @@ test_sm_restore(void **state)
 	assert_null(s->conn);
 	(void)restore(4242, FRAME_SM_HASH_LEN, 2, 2);	/* id in use: kept */
 	assert_ptr_equal(session_find(4242), s);
+	/* ... and routerd is told to drop the route it handed over */
+	assert_int_equal(read_frame(buf, sizeof(buf), &f), 0);
+	assert_int_equal(f.hdr.type, RF_SESSION_UNBIND);
+	assert_int_equal(f.hdr.session, 4242);
 	assert_true(c2sd_new_id() > 4242);
 	kept_message(4242, 1);	/* written with h 11 */
 	kept_message(4242, 2);	/* written with h 13 */
