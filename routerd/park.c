@@ -50,6 +50,12 @@ park_unlink(struct session *s)
 	TAILQ_REMOVE(&parked, s, by_child);
 }
 
+struct session *
+park_first(void)
+{
+	return TAILQ_FIRST(&parked);
+}
+
 void
 park_foreach(void (*fn)(const struct session *))
 {

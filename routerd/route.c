@@ -830,14 +830,19 @@ route_list(char *buf, size_t len)
 	int		 d, w;
 
 	buf[0] = '\0';
-	for (d = 0; d < D_COUNT; d++)
-		TAILQ_FOREACH(s, &rd.children[d].sessions, by_child) {
+	for (d = 0; d <= D_COUNT; d++) {
+		/* last: sessions parked for the next c2sd (park.c) */
+		s = d < D_COUNT ? TAILQ_FIRST(&rd.children[d].sessions) :
+		    park_first();
+		for (; s != NULL; s = TAILQ_NEXT(s, by_child)) {
 			w = snprintf(buf + n, len - n, "%s/%s %s %llu %d %s\n",
 			    s->bare->jid, s->resource, s->child->name,
 			    (unsigned long long)s->sid, s->priority,
-			    s->available ? "available" : "unavailable");
+			    s->parked ? "parked" : s->available ? "available" :
+			    "unavailable");
 			if (w < 0 || (size_t)w >= len - n)
 				return;
 			n += w;
 		}
+	}
 }

@@ -51,5 +51,6 @@ void	park_stanza_in(struct child *, struct frame *);
 void	park_on_sm(struct child *, struct frame *);
 void	park_drop_record(struct session *);
 void	park_foreach(void (*)(const struct session *));
+struct session *park_first(void);	/* then TAILQ_NEXT(s, by_child) */
 
 #endif
