@@ -9,6 +9,11 @@ while c2sd is down and after it is back.  Both clients reconnect and must
 resume (`session_resumed`, no second `session_start`), and every message
 must reach the receiver exactly once.
 
+The same around `rampartctl restart c2sd`.  And a receiver that never
+comes back: when the resume window ends, the messages kept for it (in
+routerd's record, unread in its socket, or arriving meanwhile) go to
+offline storage, and its next login gets each once.
+
 Negative: after the restart, a stream of another account that presents
 the victim's resumption id, and a stream of the same account with a
 wrong token, both get <failed/> with <item-not-found/>; the victim then
@@ -236,6 +241,72 @@ def test_resume_after_admin_restart(inst):
     assert len(snd.acked) >= n - BURST
     assert not missing, "lost: %s" % missing[:10]
     assert not dups, "duplicated: %s" % list(dups.items())[:10]
+
+
+@pytest.fixture
+def short_inst(tmp_path):
+    i = start_instance(tmp_path, extra_conf="sm-hibernate 3s\n")
+    for u in ("sma", "smb"):
+        i.adduser(u, PW)
+    yield i
+    i.stop()
+
+
+def test_not_resumed_in_time_goes_offline(short_inst):
+    """The receiver never comes back after the kill: when the resume
+    window (3 s) ends, what the record kept, what it had in its socket
+    unread, and what arrived meanwhile goes to offline storage, and a
+    new login gets each message once."""
+    inst = short_inst
+
+    async def go():
+        rcv, snd = SMClient(inst, "sma"), SMClient(inst, "smb")
+        await rcv.start()
+        await snd.start()
+        to = rcv.client.boundjid.full
+        rcv.hold = True
+        rcv.client.transport.pause_reading()	# it never reads them
+        n = 0
+        try:
+            for _ in range(10):
+                snd.send(to, n)
+                n += 1
+            await asyncio.sleep(0.5)
+            await kill_c2sd(inst)
+            xu.safe_abort(rcv.client)
+            await asyncio.wait_for(snd.online.wait(), 15)
+            for _ in range(10):
+                snd.send(to, n)
+                n += 1
+            deadline = time.time() + 10
+            while len(snd.acked) < n and time.time() < deadline:
+                snd.client["xep_0198"].request_ack()
+                await asyncio.sleep(0.3)
+            await asyncio.sleep(4.0)	# the window ends
+        finally:
+            rcv.closing = True
+            await snd.close()
+        got = {}
+        c = await xu.login(inst, "sma", PW)
+        try:
+            while True:
+                try:
+                    m = await c.next_message(timeout=3)
+                except asyncio.TimeoutError:
+                    break
+                b = BODY.match(m["body"] or "")
+                if b:
+                    got[b.group(1)] = got.get(b.group(1), 0) + 1
+        finally:
+            await c.close()
+        return snd.acked, got, n
+
+    acked, got, n = xu.run(go(), timeout=90)
+    print("sm expiry: %d sent, %d acked, %d from offline storage"
+          % (n, len(acked), len(got)))
+    assert len(acked) >= n - 2, len(acked)	# slixmpp: see above
+    assert acked <= set(got), "lost: %s" % sorted(acked - set(got))[:10]
+    assert all(c == 1 for c in got.values()), got
 
 
 def raw_authenticated(inst, user):
