@@ -45,13 +45,31 @@ struct c2sd_conf c2sd_conf = {
 };
 struct hostlist c2sd_hosts = TAILQ_HEAD_INITIALIZER(c2sd_hosts);
 
-static uint64_t next_id = 1;
+static uint64_t next_id;
 static uint64_t started_ms;
 
+/* Ids start at the wall clock in microseconds, so that a restarted c2sd
+ * never hands out the id of a session routerd gives back to it
+ * (RF_SM_RESTORE) or still routes to. */
 uint64_t
 c2sd_new_id(void)
 {
+	struct timespec ts;
+
+	if (next_id == 0) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		next_id = (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + 1;
+	}
 	return next_id++;
+}
+
+void
+c2sd_id_above(uint64_t id)
+{
+	if (next_id == 0)
+		(void)c2sd_new_id();
+	if (id >= next_id)
+		next_id = id + 1;
 }
 
 uint64_t
@@ -253,6 +271,9 @@ c2sd_dispatch(struct link *l, struct frame *f)
 		break;
 	case RF_SESSION_KICK:
 		session_kick(f);
+		break;
+	case RF_SM_RESTORE:
+		sm_restore_frame(f);
 		break;
 	case RF_ACCT_RESULT:
 		register_result(f);

@@ -216,6 +216,8 @@ TAILQ_HEAD(heldlist, held);
 /* An outgoing stanza stream management has not seen acknowledged. */
 struct unacked {
 	TAILQ_ENTRY(unacked) entry;
+	uint32_t	 rseq;		/* routerd's number (corr), 0 if none */
+	uint32_t	 hout;		/* h_out the client reaches with it */
 	uint8_t		 kind;
 	uint8_t		 stype;
 	size_t		 len;
@@ -242,7 +244,7 @@ struct session {
 	/* XEP-0198 */
 	int		 sm;		/* enabled */
 	int		 sm_resume;	/* resumable */
-	char		 sm_token[2 * C2SD_RESUME_TOKEN_LEN + 1];
+	uint8_t		 sm_hash[FRAME_SM_HASH_LEN];	/* of the resume token */
 	uint32_t	 h_in;		/* stanzas handled from the client */
 	uint32_t	 h_out;		/* stanzas sent to the client */
 	uint32_t	 h_acked;	/* the client's last <a h/> */
@@ -251,6 +253,13 @@ struct session {
 	int		 r_pending;	/* sent stanzas since the last <r/> */
 	int		 overflow;	/* over sm-max-unacked: close soon */
 	struct event	*ev_hibernate;
+	/* what routerd keeps to resume after a c2sd restart (c2sd_smstate.c) */
+	uint32_t	 rseq_last;	/* last message routerd numbered */
+	uint32_t	 cur_rseq;	/* of the message being delivered */
+	size_t		 n_unreported;	/* unacked tail not yet in SM_STATE */
+	int		 sm_dirty;	/* an SM_STATE is due this turn */
+	TAILQ_ENTRY(session) dirty_entry;
+	struct sm_restore *restore;	/* from routerd, until <resume/> */
 
 	/* XEP-0352 */
 	int		 inactive;
@@ -267,6 +276,7 @@ void	 c2sd_post_drop(void);
 void	 c2sd_dispatch(struct link *, struct frame *);
 void	 c2sd_shutdown(void);
 uint64_t c2sd_new_id(void);
+void	 c2sd_id_above(uint64_t);	/* never hand out this id or below */
 uint64_t c2sd_now_ms(void);
 /* c2sd_spill.c: frames that must reach routerd even when the link is full */
 int	 c2sd_send_kept(struct fout *);
@@ -284,6 +294,7 @@ void	 conn_writes(struct conn *, const char *);
 void	 conn_write_stanza(struct conn *, uint8_t kind, uint8_t stype,
 	    const char *, size_t);
 void	 conn_flush_soon(struct conn *);
+void	 conn_turn_soon(void);	/* run the end-of-turn flush */
 void	 conn_forget_stanzas(struct conn *);
 void	 conn_append_raw(struct conn *, const char *);
 void	 conn_stream_error(struct conn *, const char *cond, const char *text);
@@ -389,6 +400,7 @@ int	 session_set_jid(struct session *, const char *local,
 	    const char *domain, const char *resource);
 int	 session_is_jid(const struct session *, const struct jid *);
 int	 session_is_bare(const struct session *, const struct jid *);
+struct session *session_restore(const struct jid *, uint64_t id);
 void	 session_bind_request(struct conn *, struct xnode *iq);
 void	 session_bound(struct frame *);
 void	 session_kick(struct frame *);
@@ -401,6 +413,7 @@ void	 session_deliver_node(struct session *, struct xnode *);
 void	 session_write(struct session *, uint8_t kind, uint8_t stype,
 	    const char *, size_t);
 void	 session_conn_gone(struct conn *, int clean);
+int	 session_keep_resumable(struct conn *);
 void	 session_end(struct session *, int unbind);
 void	 session_error_reply(uint8_t kind, uint8_t stype, const char *xml,
 	    size_t len, const char *cond, uint64_t sess);
@@ -424,6 +437,13 @@ void	 iq_reply_error(struct session *, struct xnode *iq, const char *type,
 void	 iq_conn_error(struct conn *, struct xnode *iq, const char *type,
 	    const char *cond);
 
+/* c2sd_smstate.c */
+struct sm_restore;
+void	 sm_dirty(struct session *);
+int	 sm_report_all(void);
+void	 sm_restore_frame(struct frame *);
+int	 sm_restore_resume(struct session *, uint32_t h);
+void	 sm_state_free(struct session *);
 /* c2sd_sm.c */
 int	 sm_client_element(struct conn *, struct xnode *);
 void	 sm_resume_request(struct conn *, struct xnode *);
@@ -431,6 +451,7 @@ void	 sm_ack(struct session *, uint32_t h);
 void	 sm_sent(struct session *, uint8_t kind, uint8_t stype, const char *, size_t);
 void	 sm_turn_end(struct session *);
 void	 sm_hibernate(struct session *);
+int	 sm_hibernate_for(struct session *, unsigned long long seconds);
 void	 sm_free(struct session *);
 void	 sm_bounce_unacked(struct session *);
 int	 csi_hold(struct session *, const char *from, const char *, size_t);

@@ -45,6 +45,7 @@
 #include <event2/event.h>
 
 #include "daemon.h"
+#include "link.h"
 #include "log.h"
 #include "c2sd.h"
 
@@ -810,11 +811,24 @@ conn_flush_soon(struct conn *c)
 	event_active(ev_flush, EV_TIMEOUT, 1);
 }
 
+/* Run flush_cb this turn even with no connection to flush (stream-
+ * management reports). */
+void
+conn_turn_soon(void)
+{
+	if (ev_flush != NULL)
+		event_active(ev_flush, EV_TIMEOUT, 1);
+}
+
 static void
 flush_cb(int fd, short ev, void *arg)
 {
 	struct conn *c;
 
+	/* routerd learns what a client may see before the client sees it
+	 * (c2sd_smstate.c) */
+	if (sm_report_all() > 0)
+		link_flush_try(daemon_link);
 	while ((c = TAILQ_FIRST(&flushq)) != NULL) {
 		if (c->session)
 			sm_turn_end(c->session);	/* one <r/> per turn */
@@ -1176,8 +1190,15 @@ conn_stop_all(void)
 		event_free(ev_sweep);
 		ev_sweep = NULL;
 	}
+	/* routerd learns what clients may have seen before they see more */
+	if (sm_report_all() > 0)
+		link_flush_try(daemon_link);
 	while ((c = TAILQ_FIRST(&conns)) != NULL) {
-		if (c->state != CS_TLS_HANDSHAKE && c->proto != CP_HTTP)
+		/* A resumable session outlives us in routerd (parked, then
+		 * handed to the next c2sd): its client sees the connection
+		 * drop, not the stream end, and resumes. */
+		if (!session_keep_resumable(c) &&
+		    c->state != CS_TLS_HANDSHAKE && c->proto != CP_HTTP)
 			conn_stream_error(c, "system-shutdown", NULL);
 		if (!c->dead)
 			conn_flush(c);

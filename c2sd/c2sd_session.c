@@ -100,6 +100,30 @@ session_is_jid(const struct session *s, const struct jid *j)
 	return session_is_bare(s, j) && strcmp(j->resource, s->resource) == 0;
 }
 
+/* A session the c2sd before us had, handed back by routerd: hibernating
+ * until its client resumes (c2sd_smstate.c).  NULL if the id is taken. */
+struct session *
+session_restore(const struct jid *j, uint64_t id)
+{
+	struct session *s;
+
+	if (session_find(id) != NULL || (s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->id = id;
+	if (session_set_jid(s, j->local, j->domain, j->resource) == -1) {
+		free(s);
+		return NULL;
+	}
+	c2sd_id_above(id);
+	TAILQ_INIT(&s->unacked);
+	TAILQ_INIT(&s->held);
+	s->state = SS_HIBERNATING;
+	s->available = 1;
+	TAILQ_INSERT_HEAD(&sessions.b[id % C2SD_SESSION_BUCKETS], s,
+	    hash_entry);
+	return s;
+}
+
 /* Turn `n` into its own error reply (RFC 6120 8.3): swap to/from, type
  * error, and an <error/> child with the defined condition. */
 void
@@ -368,6 +392,23 @@ session_end(struct session *s, int unbind)
 	}
 	log_debug("session %llu %s ended", (unsigned long long)s->id, s->full);
 	session_free(s);
+}
+
+/* c2sd is stopping (a restart): leave a resumable session to routerd,
+ * which keeps it for the next c2sd.  1 if `c` lost its session so. */
+int
+session_keep_resumable(struct conn *c)
+{
+	struct session *s = c->session;
+
+	if (s == NULL || !s->sm_resume || s->state != SS_BOUND ||
+	    c->state != CS_ESTABLISHED || c->proto == CP_BOSH)
+		return 0;
+	c->session = NULL;
+	s->conn = NULL;
+	conn_forget_stanzas(c);	/* the unacked queue (and routerd) has them */
+	s->state = SS_HIBERNATING;
+	return 1;
 }
 
 void
@@ -657,6 +698,10 @@ route_out(struct session *s, struct xnode *n, uint8_t kind, uint8_t stype,
 	}
 	f->hdr.session = s->id;
 	f->hdr.flags |= flags;
+	/* routerd keeps the client's count of a resumable session from
+	 * the stanzas that reached it (c2sd_smstate.c) */
+	if (s->sm_resume)
+		f->hdr.corr = s->h_in;
 	/* imd archives and delivers a plain message without parsing it
 	 * again (docs/performance.md, "The message fast path"). */
 	if (kind == RK_MESSAGE && stanza_msg_plain(n))
@@ -833,8 +878,15 @@ session_routed_stanza(struct frame *f)
 		    (const char *)body, len, "service-unavailable");
 		return;
 	}
+	/* routerd's number of a message it keeps for resumption */
+	if (f->hdr.kind == RK_MESSAGE && f->hdr.corr != 0) {
+		s->cur_rseq = f->hdr.corr;
+		s->rseq_last = f->hdr.corr;
+		sm_dirty(s);
+	}
 	session_deliver(s, f->hdr.kind, f->hdr.stype, f->from,
 	    (const char *)body, len);
+	s->cur_rseq = 0;
 }
 
 static const char *const bounce_conds[RB_MAX + 1] = {

@@ -12,7 +12,10 @@
  * the same account moves the session there and resends what was not
  * acknowledged.  When hibernation expires, kept messages go back to
  * routerd marked RFF_UNDELIVERED (imd stores them offline) and kept iq
- * requests are answered with an error.
+ * requests are answered with an error.  A resumable session is also
+ * recorded in routerd (c2sd_smstate.c), so that it survives a restart of
+ * c2sd; the token itself stays here only as the client's secret: we and
+ * routerd keep its BLAKE2b hash.
  *
  * CSI: while the client says <inactive/>, presence is held (the latest
  * per sender, at most C2SD_MAX_HELD_PRESENCE senders) and flushed before
@@ -61,12 +64,31 @@ sm_failed(struct conn *c, const char *cond, int with_h, uint32_t h)
 	conn_writes(c, buf);
 }
 
+/* Tell routerd the session is resumable: the token's hash and how long
+ * a resumption may wait (docs/frames.md, "Stream-management records"). */
+static void
+sm_record(struct session *s, const char *token)
+{
+	struct fout *f;
+
+	crypto_generichash(s->sm_hash, sizeof(s->sm_hash),
+	    (const unsigned char *)token, strlen(token), NULL, 0);
+	if ((f = fout_new(RF_SM_ENABLE, s->full, NULL)) == NULL)
+		return;
+	f->hdr.session = s->id;
+	fout_put_data(f, s->sm_hash, sizeof(s->sm_hash));
+	fout_put_u32(f, (uint32_t)c2sd_conf.sm_hibernate);
+	if (link_send(daemon_link, f) == -1)
+		log_warnx("session %llu: routerd does not keep it resumable",
+		    (unsigned long long)s->id);
+}
+
 static void
 sm_enable(struct conn *c, struct xnode *n)
 {
 	struct session	*s = c->session;
 	const char	*r = xnode_attr(n, "resume");
-	char		 buf[256];
+	char		 buf[256], token[2 * C2SD_RESUME_TOKEN_LEN + 1];
 
 	if (s == NULL || c->state != CS_ESTABLISHED || s->sm) {
 		sm_failed(c, "unexpected-request", 0, 0);
@@ -77,11 +99,13 @@ sm_enable(struct conn *c, struct xnode *n)
 	if (r && (strcmp(r, "true") == 0 || strcmp(r, "1") == 0) &&
 	    c2sd_conf.sm_hibernate > 0) {
 		s->sm_resume = 1;
-		c2sd_random_hex(s->sm_token, C2SD_RESUME_TOKEN_LEN);
+		c2sd_random_hex(token, C2SD_RESUME_TOKEN_LEN);
+		sm_record(s, token);
 		snprintf(buf, sizeof(buf), "<enabled xmlns='%s' id='%llx-%s' "
 		    "resume='true' max='%llu'/>", NS_SM,
-		    (unsigned long long)s->id, s->sm_token,
+		    (unsigned long long)s->id, token,
 		    c2sd_conf.sm_hibernate);
+		sodium_memzero(token, sizeof(token));
 	} else
 		snprintf(buf, sizeof(buf), "<enabled xmlns='%s'/>", NS_SM);
 	conn_writes(c, buf);
@@ -116,7 +140,10 @@ sm_ack_count(struct session *s, uint32_t h)
 		s->nunacked--;
 		free(u);
 	}
+	if (s->n_unreported > s->nunacked)
+		s->n_unreported = s->nunacked;
 	s->h_acked = h;
+	sm_dirty(s);
 	return 0;
 }
 
@@ -155,6 +182,10 @@ sm_client_element(struct conn *c, struct xnode *n)
 		 * first, so an ack never covers a frame that would die with
 		 * this process (docs/decisions.md, "Fault injection"). */
 		link_flush_try(daemon_link);
+		/* and routerd's record learns this h before the client does,
+		 * so a resumption after a restart never goes back behind it
+		 * (SM_STATE goes out ahead of client output) */
+		sm_dirty(s);
 		snprintf(buf, sizeof(buf), "<a xmlns='%s' h='%u'/>", NS_SM,
 		    s->h_in);
 		conn_writes(c, buf);
@@ -183,9 +214,16 @@ sm_sent(struct session *s, uint8_t kind, uint8_t stype, const char *xml,
 	u->stype = stype;
 	u->len = len;
 	memcpy(u->data, xml, len);
+	/* routerd's number goes with the message it was given to */
+	u->rseq = kind == RK_MESSAGE ? s->cur_rseq : 0;
+	if (kind == RK_MESSAGE)
+		s->cur_rseq = 0;
 	TAILQ_INSERT_TAIL(&s->unacked, u, entry);
 	s->nunacked++;
 	s->h_out++;
+	u->hout = s->h_out;
+	s->n_unreported++;
+	sm_dirty(s);
 	s->r_pending = 1;
 	if (s->conn && s->nunacked > c2sd_conf.sm_max_unacked &&
 	    !s->overflow) {
@@ -237,18 +275,24 @@ hibernate_timer(struct session *s, unsigned long long seconds)
 	return 0;
 }
 
-void
-sm_hibernate(struct session *s)
+int
+sm_hibernate_for(struct session *s, unsigned long long seconds)
 {
 	s->overflow = 0;
-	if (hibernate_timer(s, c2sd_conf.sm_hibernate) == -1) {
-		session_end(s, 1);
-		return;
-	}
+	if (hibernate_timer(s, seconds) == -1)
+		return -1;
 	s->state = SS_HIBERNATING;
 	s->inactive = 0;
 	log_info("session %llu %s hibernating for %llus",
-	    (unsigned long long)s->id, s->full, c2sd_conf.sm_hibernate);
+	    (unsigned long long)s->id, s->full, seconds);
+	return 0;
+}
+
+void
+sm_hibernate(struct session *s)
+{
+	if (sm_hibernate_for(s, c2sd_conf.sm_hibernate) == -1)
+		session_end(s, 1);
 }
 
 /* Find a resumable session from "<id hex>-<token>", owned by c's user. */
@@ -258,13 +302,17 @@ resume_lookup(struct conn *c, const char *previd)
 	struct session	*s;
 	char		*end;
 	unsigned long long id;
+	uint8_t		 hash[FRAME_SM_HASH_LEN];
 
-	if (previd == NULL)
+	if (previd == NULL || *previd < '0' || *previd > 'f')
 		return NULL;
 	id = strtoull(previd, &end, 16);
-	if (*end != '-' || (s = session_find(id)) == NULL || !s->sm_resume ||
-	    strlen(end + 1) != strlen(s->sm_token) ||
-	    sodium_memcmp(end + 1, s->sm_token, strlen(s->sm_token)) != 0)
+	if (*end != '-' || strlen(end + 1) != 2 * C2SD_RESUME_TOKEN_LEN ||
+	    (s = session_find(id)) == NULL || !s->sm_resume)
+		return NULL;
+	crypto_generichash(hash, sizeof(hash), (const unsigned char *)end + 1,
+	    2 * C2SD_RESUME_TOKEN_LEN, NULL, 0);
+	if (sodium_memcmp(hash, s->sm_hash, sizeof(hash)) != 0)
 		return NULL;
 	if (c->user == NULL || strcmp(s->local, c->user) != 0 ||
 	    strcmp(s->domain, c->host->name) != 0)
@@ -298,31 +346,39 @@ sm_resume_request(struct conn *c, struct xnode *n)
 	struct session	*s;
 	struct unacked	*u;
 	uint32_t	 h;
-	char		 buf[256];
+	const char	*previd = xnode_attr(n, "previd");
+	struct xbuf	 b;
+	char		 buf[64];
 
-	if (c->session != NULL ||
-	    (s = resume_lookup(c, xnode_attr(n, "previd"))) == NULL) {
+	if (c->session != NULL || (s = resume_lookup(c, previd)) == NULL) {
 		sm_failed(c, "item-not-found", 0, 0);
 		return;
 	}
 	if (parse_h(xnode_attr(n, "h"), &h) == -1 ||
-	    h - s->h_acked > s->nunacked) {
+	    (s->restore ? sm_restore_resume(s, h) == -1 :
+	    h - s->h_acked > s->nunacked)) {
 		conn_stream_error(c, "undefined-condition",
 		    "h does not match what was sent");
 		return;
 	}
 	sm_take_over(c, s);
 	(void)sm_ack_count(s, h);
-	snprintf(buf, sizeof(buf), "<resumed xmlns='%s' h='%u' "
-	    "previd='%llx-%s'/>", NS_SM, s->h_in, (unsigned long long)s->id,
-	    s->sm_token);
-	conn_writes(c, buf);
+	/* previd is the client's, checked by resume_lookup: hex and a dash */
+	snprintf(buf, sizeof(buf), "<resumed xmlns='%s' h='%u' previd='",
+	    NS_SM, s->h_in);
+	xbuf_init(&b);
+	xbuf_adds(&b, buf);
+	xbuf_add_attr(&b, previd);
+	xbuf_adds(&b, "'/>");
+	if (!b.failed)
+		conn_write(c, b.data, b.len);
+	xbuf_free(&b);
 	TAILQ_FOREACH(u, &s->unacked, entry)	/* XEP-0198 5: resend */
 		conn_write_stanza(c, u->kind, u->stype, u->data, u->len);
 	conn_forget_stanzas(c);
 	s->r_pending = !TAILQ_EMPTY(&s->unacked);
-	log_info("session %llu %s resumed from %s", (unsigned long long)s->id,
-	    s->full, c->peer);
+	log_info("session %llu %s resumed from %s, %zu stanzas sent again",
+	    (unsigned long long)s->id, s->full, c->peer, s->nunacked);
 }
 
 /* Kept messages go to imd's offline storage, iq requests get an error
@@ -359,6 +415,7 @@ sm_free(struct session *s)
 	if (s->ev_hibernate)
 		event_free(s->ev_hibernate);
 	s->ev_hibernate = NULL;
+	sm_state_free(s);
 }
 
 /* ---- XEP-0352 ---- */

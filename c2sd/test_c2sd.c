@@ -5,7 +5,9 @@
  * handler table, the per-address registration limit, and the frames c2sd
  * sends to routerd (read back from a real link over a socketpair): error
  * replies and RFF_UNDELIVERED returns for stanzas it cannot deliver,
- * broadcast presence, iqs for the account routed to imd, stream features.
+ * broadcast presence, iqs for the account routed to imd, stream features,
+ * and a session handed back by routerd after a restart (RF_SM_RESTORE,
+ * the resumption that follows, RF_SM_STATE).
  *
  * Built with -DC2SD_NO_MAIN and every other c2sd source; the end-to-end
  * behaviour is tested against a running suite (docs/c2sd.md, "Testing").
@@ -494,6 +496,133 @@ test_features(void **state)
 	xnode_free(f);
 }
 
+
+/* An RF_SM_RESTORE from routerd, as after a restart of c2sd. */
+static int
+restore(uint64_t id, size_t hashlen, uint16_t n, uint16_t pairs_sent)
+{
+	static uint8_t	 buf[FRAME_MAX_DEFAULT];
+	uint8_t		 hash[FRAME_SM_HASH_LEN] = { 1, 2, 3 };
+	struct fout	*o = fout_new(RF_SM_RESTORE, "u@example.org/r", NULL);
+	struct frame	 f;
+	const char	*why;
+	uint16_t	 i;
+
+	o->hdr.session = id;
+	fout_put_data(o, hash, hashlen);
+	fout_put_u32(o, 5);	/* h_in */
+	fout_put_u32(o, 10);	/* h_acked */
+	fout_put_u32(o, 13);	/* h_out */
+	fout_put_u32(o, 60);	/* seconds left */
+	fout_put_u16(o, n);
+	for (i = 0; i < pairs_sent; i++) {	/* rseq 1 -> 11, 2 -> 13 */
+		fout_put_u32(o, i + 1);
+		fout_put_u32(o, i == 0 ? 11 : 13);
+	}
+	fout_finish(o);
+	memcpy(buf, o->buf, o->len);
+	assert_int_equal(frame_parse(buf, o->len, FRAME_MAX_DEFAULT, &f, &why),
+	    0);
+	fout_free(o);
+	sm_restore_frame(&f);
+	return session_find(id) != NULL;
+}
+
+/* A kept message routerd sends after the restore (corr = its number). */
+static void
+kept_message(uint64_t id, uint32_t rseq)
+{
+	static uint8_t	 buf[4096];
+	char		 xml[128];
+	struct fout	*o;
+	struct frame	 f;
+	const char	*why;
+
+	snprintf(xml, sizeof(xml), "<message from='v@example.org/x' "
+	    "to='u@example.org/r'><body>%u</body></message>", rseq);
+	o = fout_stanza(RK_MESSAGE, RS_CHAT, "v@example.org/x",
+	    "u@example.org/r", xml, strlen(xml));
+	o->hdr.session = id;
+	o->hdr.corr = rseq;
+	fout_finish(o);
+	memcpy(buf, o->buf, o->len);
+	assert_int_equal(frame_parse(buf, o->len, sizeof(buf), &f, &why), 0);
+	fout_free(o);
+	session_routed_stanza(&f);
+}
+
+static void
+test_sm_restore(void **state)
+{
+	static uint8_t	 buf[FRAME_MAX_DEFAULT];
+	struct session	*s;
+	struct unacked	*u;
+	struct frame	 f;
+	uint32_t	 v[6];
+	uint16_t	 n;
+	int		 i;
+
+	link_setup();
+	/* malformed: a short hash, pairs missing or over the bound */
+	assert_false(restore(4243, FRAME_SM_HASH_LEN - 1, 0, 0));
+	assert_false(restore(4243, FRAME_SM_HASH_LEN, 2, 1));
+	assert_false(restore(4243, FRAME_SM_HASH_LEN, FRAME_SM_MAX_PAIRS + 1,
+	    0));
+	assert_true(restore(4242, FRAME_SM_HASH_LEN, 2, 2));
+	s = session_find(4242);
+	assert_int_equal(s->state, SS_HIBERNATING);
+	assert_null(s->conn);
+	(void)restore(4242, FRAME_SM_HASH_LEN, 2, 2);	/* id in use: kept */
+	assert_ptr_equal(session_find(4242), s);
+	/* ... and routerd is told to drop the route it handed over */
+	assert_int_equal(read_frame(buf, sizeof(buf), &f), 0);
+	assert_int_equal(f.hdr.type, RF_SESSION_UNBIND);
+	assert_int_equal(f.hdr.session, 4242);
+	assert_true(c2sd_new_id() > 4242);
+	kept_message(4242, 1);	/* written with h 11 */
+	kept_message(4242, 2);	/* written with h 13 */
+	kept_message(4242, 3);	/* arrived while c2sd was down */
+	assert_int_equal(s->nunacked, 3);
+	/* nothing is reported before the client is back */
+	assert_int_equal(sm_report_all(), 0);
+	/* an h beyond what the old c2sd sent is refused */
+	assert_int_equal(sm_restore_resume(s, 14), -1);
+	/* the client has 11: message 1 goes, 2 and 3 follow as 12 and 13 */
+	assert_int_equal(sm_restore_resume(s, 11), 0);
+	assert_int_equal(s->nunacked, 2);
+	assert_int_equal(s->h_acked, 11);
+	assert_int_equal(s->h_out, 13);
+	u = TAILQ_FIRST(&s->unacked);
+	assert_int_equal(u->rseq, 2);
+	assert_int_equal(u->hout, 12);
+	s->state = SS_BOUND;
+	assert_int_equal(sm_report_all(), 1);
+	assert_int_equal(read_frame(buf, sizeof(buf), &f), 0);
+	assert_int_equal(f.hdr.type, RF_SM_STATE);
+	assert_int_equal(f.hdr.session, 4242);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(frame_get_u32(&f, &v[i]), 0);
+	assert_int_equal(v[0], 5);	/* h_in */
+	assert_int_equal(v[1], 11);	/* h_acked */
+	assert_int_equal(v[2], 13);	/* h_out */
+	assert_int_equal(v[3], 1);	/* done: message 1 */
+	assert_int_equal(frame_get_u16(&f, &n), 0);
+	assert_int_equal(n, 2);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(frame_get_u32(&f, &v[i]), 0);
+	assert_int_equal(v[0], 2);
+	assert_int_equal(v[1], 12);
+	assert_int_equal(v[2], 3);
+	assert_int_equal(v[3], 13);
+	assert_int_equal(frame_get_end(&f), 0);
+	/* ended: the two unacknowledged messages go back to routerd */
+	session_end(s, 0);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(read_frame(buf, sizeof(buf), &f), 0);
+		assert_true(f.hdr.flags & RFF_UNDELIVERED);
+	}
+}
+
 int
 main(void)
 {
@@ -509,6 +638,7 @@ main(void)
 		cmocka_unit_test(test_presence_broadcast),
 		cmocka_unit_test(test_account_iq),
 		cmocka_unit_test(test_features),
+		cmocka_unit_test(test_sm_restore),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

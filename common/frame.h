@@ -25,6 +25,8 @@
 #define FRAME_JID_MAX		3071		/* 3 parts of 1023 + separators */
 #define FRAME_MAX_DEFAULT	(1024 * 1024)	/* bytes, header included */
 #define FRAME_MAX_LIMIT		(64 * 1024 * 1024)
+#define FRAME_SM_HASH_LEN	32		/* RF_SM_*: BLAKE2b of the resume token */
+#define FRAME_SM_MAX_PAIRS	1024		/* (rseq, hout) pairs in one RF_SM_* frame */
 
 /* Frame types.  Numbers are part of the wire format: never reuse one. */
 enum rf_type {
@@ -58,6 +60,13 @@ enum rf_type {
 				   str caps-ver (docs/pep.md, "Contacts"); ends also
 				   for a bare JID (imd) or a lost remote domain (s2sd,
 				   to = a local domain), docs/frames.md */
+	/* XEP-0198 resumption state kept by routerd (docs/frames.md,
+	 * "Stream-management records") */
+	RF_SM_ENABLE		= 39,	/* c2sd -> routerd: data token hash (32), u32 seconds */
+	RF_SM_STATE		= 40,	/* c2sd -> routerd: u32 h_in, h_acked, h_out, done,
+					   u16 n, n x (u32 rseq, u32 hout) */
+	RF_SM_RESTORE		= 41,	/* routerd -> c2sd: data token hash, u32 h_in,
+					   h_acked, h_out, seconds, u16 n, n x (rseq, hout) */
 	RF_PEP_RESYNC		= 42,	/* routerd -> imd (RFF_OPTIONAL, empty): pepd
 				   (re)started with no contact mirror; send
 				   RF_PEP_PRESENCE for every online resource */

@@ -19,7 +19,8 @@
  * link keeps them until they are processed and they are replayed if it
  * dies first.  Frames that were on their way to a dead c2sd are handed
  * to imd as undelivered (route_orphaned), so messages reach offline
- * storage rather than vanishing with the process.
+ * storage rather than vanishing with the process; a resumable XEP-0198
+ * session is parked instead, for the next c2sd (park.c).
  */
 #include <search.h>
 #include <stdio.h>
@@ -29,23 +30,8 @@
 #include "link.h"
 #include "log.h"
 #include "routerd.h"
-
-struct session {
-	TAILQ_ENTRY(session) by_child;
-	struct session	*next;		/* in bare->sessions */
-	struct bare	*bare;
-	struct child	*child;
-	uint64_t	 sid;
-	int		 priority;
-	int		 available;
-	char		 resource[];
-};
-
-struct bare {
-	struct session	*sessions;
-	unsigned	 count;
-	char		 jid[];
-};
+#include "route.h"
+#include "smrec.h"
 
 static void	*bare_root;
 static size_t	 nsessions;
@@ -208,7 +194,12 @@ imd_session_presence(const struct session *s)
 	f->hdr.origin = ORIGIN_CHILD(s->child->id);
 	fout_put_u8(f, (uint8_t)(int8_t)s->priority);
 	fout_put_u8(f, s->available);
-	send_to(imd, f);
+	/* Straight to the link, ahead of frames still held for imd: they
+	 * are stanzas for these sessions, and a message imd handles before
+	 * it knows the recipient's session goes to offline storage. */
+	f->retain = 1;
+	if (imd->link == NULL || link_send(imd->link, f) == -1)
+		log_warnx("cannot tell imd about session %s", full);
 }
 
 /* imd (re)started: give it every bound session (docs/imd.md). */
@@ -221,6 +212,7 @@ route_replay_sessions(void)
 	for (d = 0; d < D_COUNT; d++)
 		TAILQ_FOREACH(s, &rd.children[d].sessions, by_child)
 			imd_session_presence(s);
+	park_foreach(imd_session_presence);
 }
 
 /* pepd (re)started and knows no contact: imd, if it runs, says again
@@ -239,20 +231,24 @@ route_pep_resync(void)
 	send_to(imd, f);
 }
 
-static void
-session_remove(struct session *s)
+void
+route_session_remove(struct session *s)
 {
 	struct bare	*b = s->bare;
 	struct session	**pp;
 
 	imd_session_gone(s);
+	park_drop_record(s);
 
 	for (pp = &b->sessions; *pp; pp = &(*pp)->next)
 		if (*pp == s) {
 			*pp = s->next;
 			break;
 		}
-	TAILQ_REMOVE(&s->child->sessions, s, by_child);
+	if (s->parked)
+		park_unlink(s);
+	else
+		TAILQ_REMOVE(&s->child->sessions, s, by_child);
 	nsessions--;
 	if (--b->count == 0) {
 		tdelete(b, &bare_root, bare_cmp);
@@ -317,14 +313,19 @@ bind_reply(struct child *ch, uint64_t sid, uint8_t result)
 static void
 kick(struct session *s)
 {
-	struct fout *f = fout_new(RF_SESSION_KICK, NULL, NULL);
+	struct fout *f;
 
+	if (s->parked) {	/* nobody to tell: its c2sd is gone */
+		route_session_remove(s);
+		return;
+	}
+	f = fout_new(RF_SESSION_KICK, NULL, NULL);
 	if (f != NULL) {
 		f->hdr.session = s->sid;
 		fout_put_u8(f, RBIND_CONFLICT);
 		send_to(s->child, f);
 	}
-	session_remove(s);
+	route_session_remove(s);
 }
 
 static void
@@ -366,12 +367,15 @@ on_bind(struct child *ch, struct frame *f)
 }
 
 /* The session named by from+session that this child bound, or NULL. */
-static struct session *
-own_session(struct child *ch, struct frame *f)
+struct session *
+route_own_session(struct child *ch, struct frame *f)
 {
 	struct session *s = session_find(f->from);
 
-	if (s == NULL || s->child != ch || s->sid != f->hdr.session)
+	/* A parked session belongs to no running c2sd until it is handed
+	 * over (route_sm_hand_over). */
+	if (s == NULL || s->child != ch || s->sid != f->hdr.session ||
+	    s->parked)
 		return NULL;
 	return s;
 }
@@ -381,8 +385,8 @@ on_unbind(struct child *ch, struct frame *f)
 {
 	struct session *s;
 
-	if ((s = own_session(ch, f)) != NULL)
-		session_remove(s);
+	if ((s = route_own_session(ch, f)) != NULL)
+		route_session_remove(s);
 }
 
 static void
@@ -392,7 +396,7 @@ on_presence(struct child *ch, struct frame *f)
 	uint8_t		 prio, avail;
 
 	if (frame_get_u8(f, &prio) == -1 || frame_get_u8(f, &avail) == -1 ||
-	    frame_get_end(f) == -1 || (s = own_session(ch, f)) == NULL)
+	    frame_get_end(f) == -1 || (s = route_own_session(ch, f)) == NULL)
 		return;
 	s->priority = (int8_t)prio;
 	s->available = avail != 0;
@@ -421,13 +425,20 @@ bounce(struct child *ch, struct frame *f, enum rf_bounce why)
 static int
 deliver(struct child *src, struct frame *f, struct session *s)
 {
-	struct fout *out = fout_copy(f);
+	struct fout *out;
 
+	if (s->parked)
+		return park_deliver(f, s);
+	out = fout_copy(f);
 	if (out == NULL || s->child->link == NULL) {
 		fout_free(out);
 		return -1;
 	}
 	out->hdr.session = s->sid;
+	/* corr numbers the messages a resumable session's record keeps */
+	out->hdr.corr = 0;
+	if (s->sm != NULL && f->hdr.kind == RK_MESSAGE)
+		(void)smrec_keep(s->sm, out);
 	/* Kept while queued: if c2sd dies first, imd stores it offline. */
 	out->retain = f->hdr.kind == RK_MESSAGE;
 	if (link_send(s->child->link, out) == -1)
@@ -565,7 +576,7 @@ entitled(struct child *ch, struct frame *f)
 
 	switch (ch->id) {
 	case D_C2SD:
-		return own_session(ch, f) != NULL;
+		return route_own_session(ch, f) != NULL;
 	case D_IMD:
 		return 1;
 	case D_PEPD:
@@ -627,6 +638,8 @@ route_stanza(struct child *ch, struct frame *f)
 		    "dropped", ch->name, f->from);
 		return;
 	}
+	if (ch->id == D_C2SD && f->hdr.corr != 0)
+		park_stanza_in(ch, f);
 	jid_split(f->to, &r);
 	if (service_domain(r.domain, r.domain_len, &d)) {
 		if ((svc = service_child(d)) != NULL && svc != ch)
@@ -721,6 +734,11 @@ route_frame(struct child *ch, struct frame *f)
 		else
 			on_presence(ch, f);
 		break;
+	case RF_SM_ENABLE:
+	case RF_SM_STATE:
+		if (ch->id == D_C2SD)
+			park_on_sm(ch, f);
+		break;
 	case RF_PEP_PRESENCE:
 		/* Optional contact presence for PEP (docs/pep.md, "Contacts"):
 		 * dropped when pepd is not there to take it. */
@@ -732,7 +750,7 @@ route_frame(struct child *ch, struct frame *f)
 	case RF_ACCT_DEL:
 		/* XEP-0077 change/cancel: only for a session this c2sd bound;
 		 * authd then checks that it is the account's own session. */
-		if (ch->id == D_C2SD && own_session(ch, f) != NULL)
+		if (ch->id == D_C2SD && route_own_session(ch, f) != NULL)
 			route_service(ch, f, D_AUTHD);
 		break;
 	case RF_SASL_START:
@@ -790,6 +808,15 @@ route_hold_failed(struct child *dst, struct fout *out, enum rf_bounce why)
 void
 route_orphaned(struct child *ch, struct fout *chain)
 {
+	route_undeliver(ch, chain, 1);
+}
+
+/* Messages among `chain` go to imd as undelivered.  With `skip_kept`,
+ * those numbered for a stream-management record (corr) are left to the
+ * record, which holds the same message. */
+void
+route_undeliver(struct child *ch, struct fout *chain, int skip_kept)
+{
 	struct child	*imd = imd_child();
 	struct fout	*f, *next;
 	size_t		 n = 0;
@@ -798,10 +825,12 @@ route_orphaned(struct child *ch, struct fout *chain)
 		next = f->next;
 		f->next = NULL;
 		if (f->hdr.type != RF_STANZA || f->hdr.kind != RK_MESSAGE ||
-		    f->hdr.stype == RS_ERROR || imd == NULL) {
+		    f->hdr.stype == RS_ERROR || imd == NULL ||
+		    (skip_kept && f->hdr.corr != 0)) {
 			fout_free(f);
 			continue;
 		}
+		f->hdr.corr = 0;
 		f->hdr.flags |= RFF_UNDELIVERED;
 		f->hdr.origin = ORIGIN_CHILD(ch->id);
 		f->off = 0;
@@ -818,8 +847,12 @@ route_child_gone(struct child *ch)
 {
 	struct session *s;
 
-	while ((s = TAILQ_FIRST(&ch->sessions)) != NULL)
-		session_remove(s);
+	while ((s = TAILQ_FIRST(&ch->sessions)) != NULL) {
+		if (s->sm != NULL && !rd.shutting_down)
+			park_session(s);
+		else
+			route_session_remove(s);
+	}
 }
 
 void
@@ -837,14 +870,19 @@ route_list(char *buf, size_t len)
 	int		 d, w;
 
 	buf[0] = '\0';
-	for (d = 0; d < D_COUNT; d++)
-		TAILQ_FOREACH(s, &rd.children[d].sessions, by_child) {
+	for (d = 0; d <= D_COUNT; d++) {
+		/* last: sessions parked for the next c2sd (park.c) */
+		s = d < D_COUNT ? TAILQ_FIRST(&rd.children[d].sessions) :
+		    park_first();
+		for (; s != NULL; s = TAILQ_NEXT(s, by_child)) {
 			w = snprintf(buf + n, len - n, "%s/%s %s %llu %d %s\n",
 			    s->bare->jid, s->resource, s->child->name,
 			    (unsigned long long)s->sid, s->priority,
-			    s->available ? "available" : "unavailable");
+			    s->parked ? "parked" : s->available ? "available" :
+			    "unavailable");
 			if (w < 0 || (size_t)w >= len - n)
 				return;
 			n += w;
 		}
+	}
 }

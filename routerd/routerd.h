@@ -92,6 +92,7 @@ void	route_status(char *buf, size_t len);
 void	route_list(char *buf, size_t len);
 void	route_replay_sessions(void);
 void	route_pep_resync(void);
+void	route_sm_hand_over(struct child *);
 size_t	route_count(void);
 int	route_is_local_domain(const char *domain, size_t len);
 

@@ -614,6 +614,8 @@ child_ready(struct child *ch)
 		route_replay_sessions();
 	if (ch->id == D_PEPD && (ch->caps & RCAP_PEP))
 		route_pep_resync();
+	if (ch->id == D_C2SD)
+		route_sm_hand_over(ch);
 	holdq_release(ch);
 	if (!rd.all_ready_once && supervise_all_ready()) {
 		rd.all_ready_once = 1;

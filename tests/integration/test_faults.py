@@ -4,9 +4,9 @@ Two slixmpp clients with stream management (XEP-0198) exchange 1,000 chat
 messages, each body carrying a unique id, while the test kills imd and
 then each of routerd's children in turn (authd, pepd, mucd, s2sd, imd,
 c2sd) and checks that each is ready again (rampartctl status) within 2 s.
-A client whose connection dies with c2sd logs in again (resuming when the
-server still knows the stream, otherwise a new session that gets its
-offline messages).
+A client whose connection dies with c2sd reconnects and resumes its
+stream (XEP-0198): routerd kept the session for the next c2sd
+(docs/decisions.md, "Resumption across a c2sd restart").
 
 A quarter of one client's messages go to a third account that is offline
 until the end and then logs in.  Afterwards every message whose sender got
@@ -248,8 +248,9 @@ def test_kill9_each_daemon_while_exchanging(inst):
     assert acked >= TOTAL * 0.9, acked
     assert lost == 0, "lost %d acknowledged messages, e.g. %s" % (lost, missing)
     assert dups == 0, "%d duplicated messages" % dups
-    # The clients came back after c2sd died.
+    # The clients came back after c2sd died, and resumed their streams.
     assert a.reconnects >= 1 and b.reconnects >= 1
+    assert a.resumed >= 1 and b.resumed >= 1, (a.resumed, b.resumed)
 
 
 def test_stanza_to_restarting_service_is_held(inst):
