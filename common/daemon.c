@@ -163,6 +163,13 @@ go_ready(void)
 	log_debug("ready");
 }
 
+void
+daemon_flush_link(void *arg)
+{
+	if (daemon_link != NULL)
+		link_flush_try(daemon_link);
+}
+
 /*
  * Test-only: a compromised daemon writes a header that claims a 4 GiB
  * frame straight onto its link, past link.c's own checks; routerd must

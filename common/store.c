@@ -10,10 +10,11 @@
  * committed).  A name a read transaction found absent is remembered too,
  * until a write transaction of ours creates it: each environment has one
  * process, so nothing else can (imd asks for an absent blocklist twice per
- * message; LMDB's lookup is a B-tree search).  Invariants: a commit that returned 0 is on disk - at once,
- * or, in group-commit mode, at the end of the event-loop turn that made it
- * (one fsync for all the commits of the turn; a process crash loses
- * nothing either way, the map is the page cache); at most one write
+ * message; LMDB's lookup is a B-tree search).  Invariants: a commit that
+ * returned 0 is on disk - at once, or, in group-commit mode, at the end of
+ * the event-loop turn that made it (one fsync for all the commits of the
+ * turn; a process crash loses nothing either way, the map is the page
+ * cache; the daemon's `before_sync` runs just before that fsync); at most one write
  * transaction is open at a time (LMDB would block otherwise); no function
  * here logs - callers know what the failure means and log it themselves.
  */
@@ -45,6 +46,8 @@ struct store {
 	unsigned	 nabsent;
 	struct event	*sync_ev;	/* group commit: fsync once per turn */
 	int		 sync_pending;
+	void		(*before_sync)(void *);	/* store_group_commit */
+	void		*before_sync_arg;
 };
 
 struct store_txn {
@@ -164,7 +167,11 @@ store_commit(struct store_txn *t)
 static void
 sync_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	store_sync(arg);
+	struct store	*st = arg;
+
+	if (st->before_sync != NULL)
+		st->before_sync(st->before_sync_arg);
+	store_sync(st);
 }
 
 int
@@ -181,9 +188,13 @@ store_sync(struct store *st)
 }
 
 int
-store_group_commit(struct store *st, struct event_base *base)
+store_group_commit(struct store *st, struct event_base *base,
+    void (*before_sync)(void *), void *arg)
 {
 	int rc;
+
+	st->before_sync = before_sync;
+	st->before_sync_arg = arg;
 
 	if ((st->sync_ev = event_new(base, -1, 0, sync_cb, st)) == NULL)
 		return -1;

@@ -20,8 +20,12 @@ void	store_close(struct store *);
 /* Group commit: commits no longer fsync each; one fsync runs at the end of
  * the event-loop turn that committed.  For daemons that commit per stanza
  * (archives); a crash of the process loses nothing, a power loss at most
- * the current turn. */
-int	store_group_commit(struct store *, struct event_base *);
+ * the current turn.  `before_sync` (may be NULL) runs just before each
+ * such fsync: daemons write their link to routerd out there, so that the
+ * acknowledgement of what the turn committed is not held back behind a
+ * slow fsync, where a kill would make routerd replay it. */
+int	store_group_commit(struct store *, struct event_base *,
+	    void (*before_sync)(void *), void *arg);
 int	store_sync(struct store *);
 
 struct store_txn *store_begin(struct store *, int write);

@@ -210,7 +210,8 @@ imd_pre_drop(void)
 		fatal("cannot open the IM store in %s", imd_conf.store_dir);
 	/* Archives commit per message: one fsync per loop turn, not per
 	 * message (docs/decisions.md, "Group commit"). */
-	if (store_group_commit(imd_store, daemon_base) == -1)
+	if (store_group_commit(imd_store, daemon_base,
+	    daemon_flush_link, NULL) == -1)
 		fatal("group commit for the IM store");
 	/* Every frame is processed to its commit before the next is read, so
 	 * the link may acknowledge each read's frames (RF_ACK) behind their

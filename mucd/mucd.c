@@ -98,7 +98,8 @@ mucd_pre_drop(void)
 		fatal("cannot open the MUC store in %s", muc_conf.store_dir);
 	/* Archives commit per message: one fsync per loop turn, not per
 	 * message (docs/decisions.md, "Group commit"). */
-	if (store_group_commit(muc_store, daemon_base) == -1)
+	if (store_group_commit(muc_store, daemon_base,
+	    daemon_flush_link, NULL) == -1)
 		fatal("group commit for the MUC store");
 	for (i = 0; i < ncompliance; i++) {
 		for (h = 0; h < muc_conf.nhosts; h++)

@@ -126,7 +126,8 @@ pepd_pre_drop(void)
 		fatal("cannot open the pubsub store in %s", pep_conf.store_dir);
 	/* Publishing commits per stanza: one fsync per loop turn, as imd
 	 * and mucd do (docs/decisions.md, "Group commit"). */
-	if (store_group_commit(pep_store, daemon_base) == -1)
+	if (store_group_commit(pep_store, daemon_base,
+	    daemon_flush_link, NULL) == -1)
 		fatal("group commit for the pubsub store");
 	if (pep_nodes_load() == -1)
 		log_warnx("some nodes could not be loaded");
