@@ -160,6 +160,7 @@ struct conn {
 	int		 hdr_sent;	/* our stream header is out */
 	int		 counted_unauth;
 	int		 close_when_flushed;
+	int		 lingering;	/* both streams closed, our FIN sent */
 	int		 nomem;		/* an allocation failed: close */
 	int		 no_resume;	/* closed by a closing tag or error */
 	char		 stream_id[2 * C2SD_STREAM_ID_LEN + 1];
@@ -378,6 +379,7 @@ size_t	 tls_cb_exporter(struct conn *, uint8_t *, size_t);
 int	 tls_cb_has_exporter(const struct conn *);	/* without deriving */
 size_t	 tls_cb_endpoint(struct conn *, uint8_t *, size_t);
 void	 tls_conn_free(struct conn *);
+void	 tls_close_notify(struct conn *);
 
 /* c2sd_stream.c */
 extern const struct xml_callbacks stream_callbacks;

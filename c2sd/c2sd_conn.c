@@ -85,6 +85,7 @@ static char		 readbuf[C2SD_READ_BUF];
 
 static void	conn_read(struct conn *);
 static void	conn_flush(struct conn *);
+static void	conn_linger(struct conn *);
 
 void
 conn_listen(const char *name, int fd)
@@ -591,6 +592,8 @@ conn_read(struct conn *c)
 		}
 		if (c2sd_conf.rate_limit)
 			c->tokens -= (uint64_t)n;
+		if (c->lingering)
+			continue;	/* after both closing tags: dropped */
 		c->read_recently = 1;
 		/* CS_CLOSING too: stanzas are ignored, the closing tag ends it */
 		c->in_feed = 1;
@@ -928,6 +931,28 @@ conn_flush(struct conn *c)
 	if (c->state == CS_TLS_HANDSHAKE && c->ssl == NULL)
 		conn_start_tls(c);
 	else if (c->close_when_flushed)
+		conn_linger(c);
+}
+
+/*
+ * Both closing tags are out and ours is written (RFC 6120 4.4): end TLS
+ * and our half of TCP, and let the client close its side.  A close()
+ * now would answer the client's own close_notify with a reset, which
+ * kills clients that do not ignore SIGPIPE.  What still arrives is read
+ * and dropped; EOF, an error or the close timer (C2SD_CLOSE_TIMEOUT,
+ * armed by conn_close) ends the connection.  HTTP, WebSocket and BOSH
+ * connections end as before.
+ */
+static void
+conn_linger(struct conn *c)
+{
+	if (c->proto != CP_XMPP || c->lingering) {
+		conn_destroy(c);
+		return;
+	}
+	c->lingering = 1;
+	tls_close_notify(c);
+	if (shutdown(c->fd, SHUT_WR) == -1)
 		conn_destroy(c);
 }
 

@@ -367,7 +367,9 @@ cb_stream_close(void *arg)
 	if (c->starttls_pending)
 		return;
 	if (c->state == CS_CLOSING) {
-		conn_destroy(c);
+		/* the answer to our closing tag: end as conn_linger says */
+		c->close_when_flushed = 1;
+		conn_flush_soon(c);
 		return;
 	}
 	/* A clean close ends the session without hibernation (XEP-0198 5). */

@@ -357,6 +357,17 @@ tls_cb_endpoint(struct conn *c, uint8_t *out, size_t outlen)
 	return 0;
 }
 
+/* Our close_notify, best effort (the socket is not full: the output
+ * queue was flushed). */
+void
+tls_close_notify(struct conn *c)
+{
+	if (c->ssl != NULL && c->tls) {
+		clear_errors();
+		(void)SSL_shutdown(c->ssl);
+	}
+}
+
 void
 tls_conn_free(struct conn *c)
 {
