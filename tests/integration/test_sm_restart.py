@@ -117,6 +117,23 @@ def inst(tmp_path):
     i.stop()
 
 
+async def unread_then_burst(snd, rcv, to, n):
+    """The receiver stops reading: UNREAD messages (numbered from n) reach
+    its socket and stay there unacknowledged; then a burst, so that
+    messages are also in flight in routerd, imd and c2sd when the caller
+    stops c2sd.  Returns the next message number."""
+    rcv.client.transport.pause_reading()
+    for _ in range(UNREAD):
+        snd.send(to, n, PAD)
+        n += 1
+    await asyncio.sleep(1.0)
+    for _ in range(BURST):
+        snd.send(to, n)
+        n += 1
+    await asyncio.sleep(0.02)
+    return n
+
+
 async def kill_c2sd(inst):
     old = inst.pid_of("c2sd")
     os.kill(old, signal.SIGKILL)
@@ -143,15 +160,7 @@ async def resume_across_restart(inst):
         # so that messages are also in flight in routerd, imd and c2sd.
         # Once c2sd is dead the receiver reads what reached it and
         # resumes: what it has must not come again, the rest must come.
-        rcv.client.transport.pause_reading()
-        for _ in range(UNREAD):
-            snd.send(to, n, PAD)
-            n += 1
-        await asyncio.sleep(1.0)
-        for _ in range(BURST):
-            snd.send(to, n)
-            n += 1
-        await asyncio.sleep(0.02)
+        n = await unread_then_burst(snd, rcv, to, n)
         back = await kill_c2sd(inst)
         rcv.client.transport.resume_reading()
         await asyncio.wait_for(asyncio.gather(rcv.online.wait(),
@@ -195,15 +204,7 @@ async def restart_exchange(inst):
     to = rcv.client.boundjid.full
     n = 0
     try:
-        rcv.client.transport.pause_reading()
-        for _ in range(UNREAD):
-            snd.send(to, n, PAD)
-            n += 1
-        await asyncio.sleep(1.0)
-        for _ in range(BURST):
-            snd.send(to, n)
-            n += 1
-        await asyncio.sleep(0.02)
+        n = await unread_then_burst(snd, rcv, to, n)
         old = inst.pid_of("c2sd")
         await asyncio.get_event_loop().run_in_executor(
             None, lambda: inst.ctl("restart", "c2sd"))
