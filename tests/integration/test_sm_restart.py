@@ -134,6 +134,24 @@ async def unread_then_burst(snd, rcv, to, n):
     return n
 
 
+async def burst_after_resume(snd, rcv, to, n):
+    """Once both clients are back, a burst numbered from n; then wait
+    until every message the sender has an ack for arrived, and a second
+    more, by which duplicates would be there too.  Returns the next
+    number."""
+    await asyncio.wait_for(asyncio.gather(rcv.online.wait(),
+                                          snd.online.wait()), 15)
+    for _ in range(BURST):
+        snd.send(to, n)
+        n += 1
+    deadline = time.time() + 15
+    while time.time() < deadline and not snd.acked <= set(rcv.got):
+        snd.client["xep_0198"].request_ack()
+        await asyncio.sleep(0.3)
+    await asyncio.sleep(1.0)
+    return n
+
+
 async def kill_c2sd(inst):
     old = inst.pid_of("c2sd")
     os.kill(old, signal.SIGKILL)
@@ -163,16 +181,7 @@ async def resume_across_restart(inst):
         n = await unread_then_burst(snd, rcv, to, n)
         back = await kill_c2sd(inst)
         rcv.client.transport.resume_reading()
-        await asyncio.wait_for(asyncio.gather(rcv.online.wait(),
-                                              snd.online.wait()), 15)
-        for _ in range(BURST):
-            snd.send(to, n)
-            n += 1
-        deadline = time.time() + 15
-        while time.time() < deadline and not snd.acked <= set(rcv.got):
-            snd.client["xep_0198"].request_ack()
-            await asyncio.sleep(0.3)
-        await asyncio.sleep(1.0)	# duplicates would be here by now
+        n = await burst_after_resume(snd, rcv, to, n)
     finally:
         await rcv.close()
         await snd.close()
@@ -211,16 +220,7 @@ async def restart_exchange(inst):
         rcv.client.transport.resume_reading()
         await asyncio.get_event_loop().run_in_executor(
             None, lambda: inst.wait_ready("c2sd", timeout=10.0, not_pid=old))
-        await asyncio.wait_for(asyncio.gather(rcv.online.wait(),
-                                              snd.online.wait()), 15)
-        for _ in range(BURST):
-            snd.send(to, n)
-            n += 1
-        deadline = time.time() + 15
-        while time.time() < deadline and not snd.acked <= set(rcv.got):
-            snd.client["xep_0198"].request_ack()
-            await asyncio.sleep(0.3)
-        await asyncio.sleep(1.0)
+        n = await burst_after_resume(snd, rcv, to, n)
     finally:
         await rcv.close()
         await snd.close()
