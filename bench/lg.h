@@ -42,6 +42,8 @@ struct lg_cfg {
 	const char	*resource;
 	enum lg_mech	 mech;
 	int		 direct_tls;	/* XEP-0368 instead of STARTTLS */
+	int		 nsrc;		/* -b: source addresses 127.0.0.2.. */
+	int		 resource_per_session;	/* idle -a: resource + index */
 	int		 want_roster;	/* roster get after bind */
 	int		 want_presence;	/* initial presence after roster */
 	int		 register_only;	/* XEP-0077 registration, no login */
@@ -128,6 +130,8 @@ int		 lg_conn_send(struct lg_conn *, const char *, size_t);
 int		 lg_conn_sendf(struct lg_conn *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 void		 lg_loop_once(int);
+void		 lg_loop_wait_ns(uint64_t);
+void		 lg_flush(void);
 void		 lg_close_all(void);
 int		 lg_live_conns(void);
 uint64_t	 lg_now_ns(void);

@@ -96,6 +96,21 @@ arm(struct lg_conn *c, int out)
 	c->want_out = out;
 }
 
+/* -b: source address 127.0.0.(2 + user % nsrc), its port chosen at
+ * connect (IP_BIND_ADDRESS_NO_PORT), so each address has the whole range. */
+static int
+bind_source(int fd, unsigned user)
+{
+	struct sockaddr_in	 sin;
+	int			 one = 1;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(0x7f000002u + user % (unsigned)lg_cfg.nsrc);
+	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	return bind(fd, (struct sockaddr *)&sin, sizeof(sin));
+}
+
 struct lg_conn *
 lg_conn_open(unsigned user, const struct lg_ops *ops, void *udata)
 {
@@ -117,6 +132,11 @@ lg_conn_open(unsigned user, const struct lg_ops *ops, void *udata)
 		return NULL;
 	}
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (lg_cfg.nsrc > 0 && bind_source(c->fd, user) == -1) {
+		close(c->fd);
+		free(c);
+		return NULL;
+	}
 	if (connect(c->fd, target->ai_addr, target->ai_addrlen) == -1 &&
 	    errno != EINPROGRESS) {
 		close(c->fd);
@@ -611,8 +631,14 @@ on_features(struct lg_conn *c)
 			conn_fail(c, "no bind offered");
 			return;
 		}
-		lg_conn_sendf(c, "<iq type='set' id='b1'><bind xmlns='" NS_BIND
-		    "'><resource>%s</resource></bind></iq>", lg_cfg.resource);
+		if (lg_cfg.resource_per_session)
+			lg_conn_sendf(c, "<iq type='set' id='b1'><bind xmlns='"
+			    NS_BIND "'><resource>%s%d</resource></bind></iq>",
+			    lg_cfg.resource, c->index);
+		else
+			lg_conn_sendf(c, "<iq type='set' id='b1'><bind xmlns='"
+			    NS_BIND "'><resource>%s</resource></bind></iq>",
+			    lg_cfg.resource);
 		c->state = ST_BIND;
 		c->need_session = c->st.session_required;
 	}
@@ -790,19 +816,12 @@ lg_close_all(void)
 	lg_loop_once(0);
 }
 
-/* One turn: wait up to timeout_ms, handle events, flush, free the dead. */
+/* Write what the turn queued, then free the connections that died in it. */
 void
-lg_loop_once(int timeout_ms)
+lg_flush(void)
 {
-	struct epoll_event	 evs[256];
-	int			 n, i;
+	int i;
 
-	n = epoll_wait(epfd, evs, 256, timeout_ms);
-	for (i = 0; i < n; i++) {
-		struct lg_conn *c = evs[i].data.ptr;
-		if (c->state != ST_CLOSED)
-			conn_event(c, evs[i].events);
-	}
 	for (i = 0; i < ndirty; i++) {
 		dirty[i]->dirty = 0;
 		if (dirty[i]->state != ST_CLOSED)
@@ -816,4 +835,33 @@ lg_loop_once(int timeout_ms)
 		free(dead[i]);
 	}
 	ndead = 0;
+}
+
+/*
+ * One turn: wait up to timeout_ns (epoll_pwait2: a fixed-rate sender
+ * must wake when its next message is due, not at the next whole
+ * millisecond), handle events, flush.
+ */
+void
+lg_loop_wait_ns(uint64_t timeout_ns)
+{
+	struct epoll_event	 evs[256];
+	struct timespec		 ts;
+	int			 n, i;
+
+	ts.tv_sec = (time_t)(timeout_ns / 1000000000ull);
+	ts.tv_nsec = (long)(timeout_ns % 1000000000ull);
+	n = epoll_pwait2(epfd, evs, 256, &ts, NULL);
+	for (i = 0; i < n; i++) {
+		struct lg_conn *c = evs[i].data.ptr;
+		if (c->state != ST_CLOSED)
+			conn_event(c, evs[i].events);
+	}
+	lg_flush();
+}
+
+void
+lg_loop_once(int timeout_ms)
+{
+	lg_loop_wait_ns((uint64_t)timeout_ms * 1000000ull);
 }

@@ -90,20 +90,37 @@ msg_closed(struct lg_conn *c, const char *why)
 
 static const struct lg_ops msg_ops = { msg_ready, msg_stanza, msg_closed };
 
+/* When message k of the fixed rate is due. */
+static uint64_t
+sched(uint64_t t0, uint64_t k)
+{
+	return t0 + (uint64_t)((double)k * 1e9 / args.rate);
+}
+
+/* Nanoseconds until the next message of the fixed rate is due. */
+static uint64_t
+next_due(uint64_t t0)
+{
+	uint64_t now = lg_now_ns(), at = sched(t0, sent + skipped);
+
+	return at > now ? at - now : 0;
+}
+
+/* Send every message whose time has come, each stamped with that time. */
 static void
 rate_tick(uint64_t t0, unsigned n)
 {
 	static unsigned	 rr;
-	uint64_t	 due, k, now = lg_now_ns();
+	uint64_t	 k, at, now = lg_now_ns();
 
-	due = (uint64_t)((double)(now - t0) * args.rate / 1e9);
-	for (k = sent + skipped; k < due; k++) {
+	for (k = sent + skipped; (at = sched(t0, k)) <= now; k++) {
 		unsigned i = rr++ % n;
-		if (outstanding[i] >= RATE_CAP) {
+		if (outstanding[i] >= RATE_CAP || conns[i] == NULL ||
+		    conns[i ^ 1] == NULL) {
 			skipped++;
 			continue;
 		}
-		send_one(i, t0 + (uint64_t)((double)k * 1e9 / args.rate));
+		send_one(i, at);
 	}
 }
 
@@ -127,9 +144,13 @@ run(unsigned n)
 			lg_cpu_mark();
 			marked = 1;
 		}
-		lg_loop_once(args.rate > 0 ? 1 : 100);
-		if (args.rate > 0)
-			rate_tick(t0, n);
+		if (args.rate <= 0) {
+			lg_loop_once(100);
+			continue;
+		}
+		lg_loop_wait_ns(next_due(t0));
+		rate_tick(t0, n);
+		lg_flush();		/* on the wire now, not after the next wait */
 	}
 }
 

@@ -17,6 +17,7 @@
  * limit.  It only ever connects to the address given with -h (loopback
  * by default) and every loop is bounded in time.
  */
+#include <sys/prctl.h>
 #include <sys/resource.h>
 
 #include <errno.h>
@@ -50,7 +51,10 @@ usage(void)
 "  -t total logins (login: default n)  -P pairs (50)  -W window (10)\n"
 "  -d seconds measured (10)  -e warm-up seconds (1)  -r total rate/s (msg)\n"
 "  -S server label for RESULT  -C scram cache file  -x timeout s (120)\n"
-"  -k pid,pid,... server processes whose CPU to report\n");
+"  -k pid,pid,... server processes whose CPU to report\n"
+"  -a N  idle: the -n sessions use N accounts, a resource each\n"
+"  -b N  spread sessions over N source addresses 127.0.0.2.. (one address\n"
+"        has about 28k ports to one server port: 100k sessions need 4)\n");
 	exit(2);
 }
 
@@ -235,6 +239,10 @@ scen_idle(void)
 	lo.n = args.n;
 	lo.conc = args.conc;
 	lo.ops = &idle_ops;
+	if (args.accounts > 0) {
+		lo.wrap = args.accounts;
+		lg_cfg.resource_per_session = 1;
+	}
 	up = opener_run(&lo) == 0;
 	printf("READY sessions=%u failed=%u\n", lo.ready, lo.failed);
 	fflush(stdout);
@@ -268,7 +276,7 @@ parse_args(int argc, char *argv[])
 {
 	int	 ch;
 
-	while ((ch = getopt(argc, argv, "A:C:D:P:S:TW:c:d:e:f:h:k:m:n:p:r:t:u:w:x:"))
+	while ((ch = getopt(argc, argv, "A:C:D:P:S:TW:a:b:c:d:e:f:h:k:m:n:p:r:t:u:w:x:"))
 	    != -1) {
 		switch (ch) {
 		case 'A': args.cafile = optarg; break;
@@ -278,6 +286,8 @@ parse_args(int argc, char *argv[])
 		case 'S': args.server = optarg; break;
 		case 'T': lg_cfg.direct_tls = 1; break;
 		case 'W': args.window = atoi(optarg); break;
+		case 'a': args.accounts = (unsigned)atoi(optarg); break;
+		case 'b': lg_cfg.nsrc = atoi(optarg); break;
 		case 'c': args.conc = atoi(optarg); break;
 		case 'd': args.duration = atoi(optarg); break;
 		case 'e': args.warmup = atoi(optarg); break;
@@ -355,6 +365,9 @@ main(int argc, char *argv[])
 	lg_cfg.want_roster = lg_cfg.want_presence = 1;
 	parse_args(argc - 1, argv + 1);
 	raise_fd_limit();
+	/* timestamps and fixed-rate sends to the microsecond, not the
+	 * kernel's default 50 us of timer slack */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);

@@ -16,6 +16,7 @@ struct lg_args {
 	const char	*cafile;
 	const char	*cache;		/* SCRAM SaltedPassword cache file */
 	unsigned	 n, total, pairs, first;
+	unsigned	 accounts;	/* idle -a: sessions share these */
 	int		 conc, window, duration, warmup, timeout;
 	double		 rate;
 };
