@@ -75,6 +75,9 @@ struct link {
 	uint64_t	 nrecv;		/* frames dispatched */
 	uint64_t	 nacked;	/* last count we sent in RF_ACK */
 	int		 acks;		/* send RF_ACK after each dispatch */
+	void		(*read_begin)(void *);	/* link_set_read_hooks */
+	void		(*read_end)(void *);
+	void		*read_arg;
 	int		 retain;	/* keep written `retain` frames */
 	struct fout	*khead;		/* written, not yet acknowledged */
 	struct fout	*ktail;
@@ -352,8 +355,13 @@ link_read_cb(evutil_socket_t fd, short ev, void *arg)
 		else if (n == -1 && errno != EAGAIN && errno != EINTR)
 			link_fail(l, strerror(errno));
 	}
-	if (!l->dead)
+	if (!l->dead) {
+		if (l->read_begin != NULL)
+			l->read_begin(l->read_arg);
 		link_dispatch(l);
+		if (l->read_end != NULL)
+			l->read_end(l->read_arg);
+	}
 	if (!l->dead && l->acks && l->nrecv != l->nacked)
 		send_ack(l);
 	l->depth--;
@@ -559,6 +567,15 @@ link_flush_now(struct link *l)
 }
 
 void link_set_acks(struct link *l, int on) { l->acks = on; }
+
+void
+link_set_read_hooks(struct link *l, void (*begin)(void *),
+    void (*end)(void *), void *arg)
+{
+	l->read_begin = begin;
+	l->read_end = end;
+	l->read_arg = arg;
+}
 void link_set_retain(struct link *l, int on) { l->retain = on; }
 uint64_t link_nsent(const struct link *l) { return l->nsent; }
 

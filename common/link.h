@@ -61,6 +61,10 @@ int	link_over_hiwat(const struct link *);
  * with retain on, written frames marked `retain` are kept until
  * link_ack() covers their sequence number. */
 void	link_set_acks(struct link *, int);
+/* begin and end run around the dispatch of each read's frames, before
+ * that read's acknowledgement is queued (store batches: daemon.c). */
+void	link_set_read_hooks(struct link *, void (*begin)(void *),
+	    void (*end)(void *), void *arg);
 void	link_set_retain(struct link *, int);
 uint64_t link_nsent(const struct link *);
 void	link_ack(struct link *, uint64_t n);

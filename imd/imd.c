@@ -206,13 +206,15 @@ imd_pre_drop(void)
 
 	if (imd_conf.store_dir[0] == '\0')
 		fatalx("no store-dir configured");
-	if ((imd_store = store_open(imd_conf.store_dir, 0, 32)) == NULL)
+	if ((imd_store = store_open(imd_conf.store_dir, daemon_store_max, 32)) == NULL)
 		fatal("cannot open the IM store in %s", imd_conf.store_dir);
 	/* Archives commit per message: one fsync per loop turn, not per
 	 * message (docs/decisions.md, "Group commit"). */
 	if (store_group_commit(imd_store, daemon_base,
 	    daemon_flush_link, NULL) == -1)
 		fatal("group commit for the IM store");
+	/* ... and the stanzas of one read of the link share one commit */
+	store_batch_link(imd_store, daemon_link);
 	/* Every frame is processed to its commit before the next is read, so
 	 * the link may acknowledge each read's frames (RF_ACK) behind their
 	 * output; routerd replays the rest if imd dies (docs/frames.md). */

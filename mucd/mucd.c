@@ -94,13 +94,15 @@ mucd_pre_drop(void)
 
 	if (muc_conf.store_dir[0] == '\0')
 		fatalx("no store-dir configured");
-	if ((muc_store = store_open(muc_conf.store_dir, 0, 8)) == NULL)
+	if ((muc_store = store_open(muc_conf.store_dir, daemon_store_max, 8)) == NULL)
 		fatal("cannot open the MUC store in %s", muc_conf.store_dir);
 	/* Archives commit per message: one fsync per loop turn, not per
 	 * message (docs/decisions.md, "Group commit"). */
 	if (store_group_commit(muc_store, daemon_base,
 	    daemon_flush_link, NULL) == -1)
 		fatal("group commit for the MUC store");
+	/* ... and the stanzas of one read of the link share one commit */
+	store_batch_link(muc_store, daemon_link);
 	for (i = 0; i < ncompliance; i++) {
 		for (h = 0; h < muc_conf.nhosts; h++)
 			if (strcmp(muc_conf.hosts[h], compliance_names[i]) == 0)

@@ -122,13 +122,15 @@ pepd_pre_drop(void)
 {
 	if (pep_conf.store_dir[0] == '\0')
 		fatalx("no store-dir configured");
-	if ((pep_store = store_open(pep_conf.store_dir, 0, 8)) == NULL)
+	if ((pep_store = store_open(pep_conf.store_dir, daemon_store_max, 8)) == NULL)
 		fatal("cannot open the pubsub store in %s", pep_conf.store_dir);
 	/* Publishing commits per stanza: one fsync per loop turn, as imd
 	 * and mucd do (docs/decisions.md, "Group commit"). */
 	if (store_group_commit(pep_store, daemon_base,
 	    daemon_flush_link, NULL) == -1)
 		fatal("group commit for the pubsub store");
+	/* ... and the stanzas of one read of the link share one commit */
+	store_batch_link(pep_store, daemon_link);
 	if (pep_nodes_load() == -1)
 		log_warnx("some nodes could not be loaded");
 	pep_caps_init();

@@ -1,7 +1,8 @@
 /*
  * test_store.c - the LMDB wrapper (common/store.c): put/get/del, commit
  * and abort, persistence across close and reopen, and the boundaries of
- * a prefix scan.  Each test works in its own fresh temporary directory.
+ * a prefix scan, batches (one write transaction around several handles)
+ * and the asynchronous fsync of group commit.  Each test works in its own fresh temporary directory.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <errno.h>
+#include <event2/event.h>
 
 #include "store.h"
 
@@ -244,6 +247,88 @@ test_bad_dir(void **state)
 	assert_null(store_open("/nonexistent/rampart/store", 0, 0));
 }
 
+/*
+ * A batch: a write handle's work is seen by the reads of the batch and
+ * kept by its end; an aborted one's is not, and a db it created is not
+ * cached; a read and a write handle cannot be open at once.
+ */
+static void
+test_batch(void **state)
+{
+	struct store		*st;
+	struct store_txn	*t, *r;
+	char			 buf[64];
+
+	assert_non_null(st = store_open(dir, 0, 0));
+	put1(st, "a", "old", "0");
+	store_batch_begin(st);
+	put1(st, "a", "one", "1");
+	assert_int_equal(get1(st, "a", "one", buf, sizeof(buf)), 0);
+	assert_non_null(t = store_begin(st, 1));
+	assert_int_equal(store_put(t, "a", "two", 3, "2", 1), 0);
+	assert_int_equal(store_del(t, "a", "old", 3), 0);
+	assert_int_equal(store_put(t, "fresh", "k", 1, "v", 1), 0);
+	/* LMDB: no use of the batch while a child is open */
+	assert_null(store_begin(st, 0));
+	assert_int_equal(errno, EDEADLK);
+	store_abort(t);
+	assert_non_null(r = store_begin(st, 0));
+	assert_null(store_begin(st, 1));
+	store_abort(r);
+	put1(st, "a", "three", "3");
+	assert_int_equal(store_batch_end(st), 0);
+	assert_int_equal(get1(st, "a", "one", buf, sizeof(buf)), 0);
+	assert_int_equal(get1(st, "a", "three", buf, sizeof(buf)), 0);
+	assert_int_equal(get1(st, "a", "old", buf, sizeof(buf)), 0);
+	assert_int_equal(get1(st, "a", "two", buf, sizeof(buf)), 1);
+	assert_int_equal(get1(st, "fresh", "k", buf, sizeof(buf)), 1);
+	put1(st, "fresh", "k", "v");
+	assert_int_equal(get1(st, "fresh", "k", buf, sizeof(buf)), 0);
+	/* an empty batch commits nothing and fails nothing */
+	store_batch_begin(st);
+	assert_int_equal(store_batch_end(st), 0);
+	store_close(st);
+	/* what the batch kept is on disk */
+	assert_non_null(st = store_open(dir, 0, 0));
+	assert_int_equal(get1(st, "a", "three", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "3");
+	store_close(st);
+}
+
+static void
+before_sync(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* Group commit: a turn's commits get one fsync, begun at the end of the
+ * turn and run by the kernel; commits during it get the next one. */
+static void
+test_group_commit(void **state)
+{
+	struct event_base	*base;
+	struct store		*st;
+	char			 buf[64];
+	int			 syncs = 0, i;
+
+	assert_non_null(base = event_base_new());
+	assert_non_null(st = store_open(dir, 0, 0));
+	assert_int_equal(store_group_commit(st, base, before_sync, &syncs), 0);
+	put1(st, "a", "k1", "1");
+	put1(st, "a", "k2", "2");
+	assert_int_equal(syncs, 0);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(syncs, 1);
+	put1(st, "a", "k3", "3");	/* while that fsync may still run */
+	for (i = 0; i < 200 && syncs < 2; i++) {
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	assert_int_equal(syncs, 2);
+	assert_int_equal(get1(st, "a", "k3", buf, sizeof(buf)), 0);
+	store_close(st);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -253,6 +338,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_absent_db, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persist, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test(test_bad_dir),
 	};
 
