@@ -29,6 +29,7 @@
 
 struct event_base	*daemon_base;
 struct link		*daemon_link;
+size_t			 daemon_store_max;	/* store-max-size; 0: store.c's */
 
 static const struct daemon_ops	*ops;
 static struct sandbox_params	 sbx;
@@ -55,7 +56,8 @@ conf_own(const char *key, int argc, const char **argv)
 
 	if (strncmp(key, "sandbox-", 8) != 0 && strcmp(key, "log-level") != 0 &&
 	    strcmp(key, "debug-triggers") != 0 &&
-	    strcmp(key, "max-frame-size") != 0)
+	    strcmp(key, "max-frame-size") != 0 &&
+	    strcmp(key, "store-max-size") != 0)
 		return 0;
 	if (argc != 1)
 		return -1;
@@ -81,6 +83,8 @@ conf_own(const char *key, int argc, const char **argv)
 		debug_triggers = v != 0;
 	else if (strcmp(key, "max-frame-size") == 0)
 		link_set_max_frame(daemon_link, v);
+	else if (strcmp(key, "store-max-size") == 0)
+		daemon_store_max = (size_t)v;
 	else
 		return -1;
 	return 1;

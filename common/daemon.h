@@ -36,8 +36,10 @@ struct daemon_ops {
 
 extern struct event_base *daemon_base;	/* the process's event loop */
 extern struct link	 *daemon_link;	/* the link to routerd (fd 3) */
+extern size_t		  daemon_store_max; /* store-max-size, for store_open */
 /* Write out what is queued for routerd now (a store's before_sync). */
 void	daemon_flush_link(void *);
+
 
 int	daemon_main(int argc, char *argv[], const struct daemon_ops *);
 /* Convenience for configure(): parse an unsigned size/number value. */

@@ -16,7 +16,7 @@
  *                   id, u16 BE `with` length, `with` (the other party's
  *                   JID as the caller gave it), the stanza XML (no
  *                   jabber:client declaration)
- *   "mamid"    key: stanza id (22 bytes base64url)  value: the "mam" key
+ *   "mamid"    key: stanza id (22 characters)  value: the "mam" key
  *   "mamprefs" key: owner bare JID  value: u8 default (0 always, 1 never,
  *                   2 roster), then entries 'a'|'n', JID, NUL
  * Keys sort by owner and then by time, so a query is one prefix scan.
@@ -44,7 +44,7 @@
 #define MAM_DB		"mam"
 #define MAM_ID_DB	"mamid"
 #define MAM_PREFS_DB	"mamprefs"
-#define MAM_ID_LEN	22		/* base64url of 16 random bytes */
+#define MAM_ID_LEN	22		/* 16 bytes, 6 bits a character */
 #define MAM_KEY_MAX	511		/* LMDB's default maximum key size */
 #define MAM_TAIL	16		/* time + sequence after owner NUL */
 #define MAM_PAGE_DEFAULT 50
@@ -190,16 +190,18 @@ strip_forged_sid(struct xnode *msg, const char *owner)
 }
 
 /*
- * base64url without padding (RFC 4648 section 5) of 16 bytes: 22
- * characters and a NUL.  The ids are public, so a table lookup does; it
- * costs a tenth of sodium_bin2base64, whose constant time buys nothing
- * here (docs/performance.md).
+ * 16 bytes as 22 characters of the base64url set (RFC 4648 section 5) and
+ * a NUL, but with the characters in ASCII order, so that the strings sort
+ * as the bytes do: the ids are opaque to clients, and the id index (a
+ * B-tree keyed by them) then grows at its right edge instead of at random
+ * leaves.  A table lookup, as the ids are public (sodium_bin2base64's
+ * constant time bought nothing: docs/performance.md).
  */
 static void
-b64url16(char *out, const unsigned char *in)
+id_encode16(char *out, const unsigned char *in)
 {
-	static const char	 a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	static const char	 a[] = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "_abcdefghijklmnopqrstuvwxyz";
 	uint32_t		 v;
 	int			 i;
 
@@ -215,15 +217,23 @@ b64url16(char *out, const unsigned char *in)
 	*out = '\0';
 }
 
+/*
+ * An archive id (XEP-0359 stanza-id): the time in microseconds, big-endian,
+ * then 8 random bytes.  Unique and unguessable (64 random bits), and in
+ * time order, which keeps the inserts into the id index local: with
+ * 16 random bytes every message dirtied another leaf of it.  The time is
+ * no secret: the archive hands it out with every result (the delay stamp).
+ */
 static void
 mam_new_id(char *id)
 {
-	unsigned char	 rnd[16];
+	unsigned char	 b[16];
 
 	if (sodium_init() < 0)
 		fatalx("libsodium cannot initialize");
-	randombytes_buf(rnd, sizeof(rnd));
-	b64url16(id, rnd);
+	put_be64(b, xmpp_now_usec());
+	randombytes_buf(b + 8, 8);
+	id_encode16(id, b);
 }
 
 /* ---- preferences (XEP-0313 section 6) ---- */

@@ -124,6 +124,10 @@ const struct conf_option conf_options[] = {
 	    "how long a stream-management session waits for resumption" },
 	{ "sm-max-unacked", OPT_NUMBER, "500", C2SD, NULL, 10, 100000,
 	    "stanzas sent to a client before it must acknowledge them" },
+	{ "store-max-size", OPT_SIZE, "16G", AUTHD | IMD | PEPD | MUCD, NULL,
+	    64 * M, 4096 * G,
+	    "largest size of each daemon's database (LMDB map: address space, "
+	    "not memory or disk until used)" },
 	{ "unauth-per-ip", OPT_NUMBER, "20", C2SD, NULL, 1, 10000,
 	    "unauthenticated connections per client address" },
 	{ "unauth-timeout", OPT_TIME, "30s", C2SD | S2SD, NULL, 1, HOUR,
