@@ -40,6 +40,7 @@ struct c2sd_conf c2sd_conf = {
 	.sm_max_unacked = 1000,
 	.resource_policy = RBIND_POLICY_REPLACE,
 	.require_tls = 1,
+	.channel_binding = 1,
 	.keepalive = 60,
 	.bosh_inactivity = 60,
 };
@@ -192,10 +193,14 @@ c2sd_configure(const char *key, int argc, const char **argv)
 			return -1;
 		return 0;
 	}
-	if (strcmp(key, "require-tls") == 0) {
+	if (strcmp(key, "require-tls") == 0 ||
+	    strcmp(key, "channel-binding") == 0) {
 		if (daemon_conf_u64(argv[0], &v) == -1 || v > 1)
 			return -1;
-		c2sd_conf.require_tls = (int)v;
+		if (strcmp(key, "require-tls") == 0)
+			c2sd_conf.require_tls = (int)v;
+		else
+			c2sd_conf.channel_binding = (int)v;
 		return 0;
 	}
 	if (strcmp(key, "cors-origin") == 0)

@@ -74,6 +74,7 @@ struct c2sd_conf {
 	unsigned long long sm_max_unacked;	/* stanzas */
 	int		   resource_policy;	/* RBIND_POLICY_* */
 	int		   require_tls;
+	int		   channel_binding;	/* offer SCRAM-*-PLUS */
 	unsigned long long keepalive;		/* s, 0 = off */
 	unsigned long long bosh_inactivity;	/* s */
 };

@@ -49,11 +49,14 @@ static const char *const conditions[] = {
 	"not-authorized", "temporary-auth-failure", NULL
 };
 
+/* channel-binding no: no -PLUS, and a client's "y" is not a downgrade. */
 static int
 cb_available(struct conn *c)
 {
 	uint8_t buf[64];
 
+	if (!c2sd_conf.channel_binding)
+		return 0;
 	return tls_cb_has_exporter(c) ||
 	    tls_cb_endpoint(c, buf, sizeof(buf)) > 0;
 }
@@ -200,9 +203,12 @@ sasl_start(struct conn *c, struct xnode *n)
 	 * was offered (a "y" flag then fails, RFC 5802 6): the cheap
 	 * end-point hash says so; the exporter is derived only if needed.
 	 */
-	cbelen = tls_cb_endpoint(c, cbe, sizeof(cbe));
-	cbxlen = mechs[i].plus || cbelen == 0 ?
-	    tls_cb_exporter(c, cbx, sizeof(cbx)) : 0;
+	cbelen = cbxlen = 0;
+	if (c2sd_conf.channel_binding) {
+		cbelen = tls_cb_endpoint(c, cbe, sizeof(cbe));
+		cbxlen = mechs[i].plus || cbelen == 0 ?
+		    tls_cb_exporter(c, cbx, sizeof(cbx)) : 0;
+	}
 	fout_put_data(f, cbx, cbxlen);
 	fout_put_data(f, cbe, cbelen);
 	if (ir) {

@@ -67,6 +67,10 @@ const struct conf_option conf_options[] = {
 	    "failed logins per account and window before logins are refused" },
 	{ "bosh-inactivity", OPT_TIME, "60s", C2SD, NULL, 2, HOUR,
 	    "time a BOSH session may hold no request before it ends" },
+	{ "channel-binding", OPT_BOOL, "yes", C2SD, NULL, 0, 1,
+	    "offer SCRAM-*-PLUS (tls-exporter, tls-server-end-point); no for "
+	    "clients that bind only with tls-unique, undefined over TLS 1.3 "
+	    "(slixmpp 1.8, Poezio)" },
 	{ "cors-origin", OPT_STRING, "*", C2SD, NULL, 1, 1000,
 	    "origins allowed by CORS on the web listeners: *, none, or a "
 	    "list of origins" },

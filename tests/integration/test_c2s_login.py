@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 
 import pytest
+import slixmpp
 
 from conftest import start_instance
 import xmpp_util as xu
@@ -217,3 +218,45 @@ def test_header_ok_after_errors(inst):
         c = await xu.login(inst, "alice", PW, mech="SCRAM-SHA-256", cb=None)
         await c.close()
     xu.run(go())
+
+
+async def stock_login(inst, user):
+    """A slixmpp client as Poezio uses it: no mechanism or channel binding
+    chosen for it.  Returns (mechanisms offered, mechanism used or None)."""
+    c = slixmpp.ClientXMPP(inst.jid(user), PW)
+    c.ca_certs = inst.cafile
+    done = asyncio.get_event_loop().create_future()
+
+    def finish(ok):
+        if not done.done():
+            done.set_result(ok)
+    c.add_event_handler("session_start", lambda _: finish(True))
+    c.add_event_handler("failed_all_auth", lambda _: finish(False))
+    c.add_event_handler("disconnected", lambda _: finish(False))
+    c.connect((inst.host, inst.port))
+    try:
+        ok = await asyncio.wait_for(done, 20)
+        fm = c["feature_mechanisms"]
+        return set(fm.mech_list), (fm.mech.name if ok else None)
+    finally:
+        c.disconnect()
+        await asyncio.sleep(0.2)
+
+
+def test_stock_slixmpp_needs_channel_binding_off(inst, tmp_path_factory):
+    """slixmpp 1.8 binds only with tls-unique, which RFC 9266 leaves
+    undefined over TLS 1.3: it picks the -PLUS mechanisms offered by
+    default and fails, and its retry with plain SCRAM says "y" (it could
+    bind), which must fail as a downgrade (RFC 5802 section 6).  With
+    `channel-binding no` no -PLUS is offered and the same client logs in."""
+    offered, used = xu.run(stock_login(inst, "carol"))
+    assert "SCRAM-SHA-1-PLUS" in offered and used is None
+    nocb = start_instance(tmp_path_factory.mktemp("c2s-nocb"),
+                          extra_conf="channel-binding no\n")
+    try:
+        nocb.adduser("carol", PW)
+        offered, used = xu.run(stock_login(nocb, "carol"))
+        assert not any(m.endswith("-PLUS") for m in offered), offered
+        assert used is not None and used.startswith("SCRAM-SHA-"), used
+    finally:
+        assert nocb.stop(), "processes were left behind at stop"
