@@ -75,6 +75,7 @@ struct link {
 	uint64_t	 nrecv;		/* frames dispatched */
 	uint64_t	 nacked;	/* last count we sent in RF_ACK */
 	int		 acks;		/* send RF_ACK after each dispatch */
+	int		 ack_hold;	/* link_hold_acks: not yet */
 	void		(*read_begin)(void *);	/* link_set_read_hooks */
 	void		(*read_end)(void *);
 	void		*read_arg;
@@ -362,7 +363,7 @@ link_read_cb(evutil_socket_t fd, short ev, void *arg)
 		if (l->read_end != NULL)
 			l->read_end(l->read_arg);
 	}
-	if (!l->dead && l->acks && l->nrecv != l->nacked)
+	if (!l->dead && l->acks && !l->ack_hold && l->nrecv != l->nacked)
 		send_ack(l);
 	l->depth--;
 	if (l->dead && l->depth == 0)
@@ -567,6 +568,14 @@ link_flush_now(struct link *l)
 }
 
 void link_set_acks(struct link *l, int on) { l->acks = on; }
+
+void
+link_hold_acks(struct link *l, int hold)
+{
+	l->ack_hold = hold;
+	if (!hold && !l->dead && l->acks && l->nrecv != l->nacked)
+		send_ack(l);
+}
 
 void
 link_set_read_hooks(struct link *l, void (*begin)(void *),

@@ -61,6 +61,9 @@ int	link_over_hiwat(const struct link *);
  * with retain on, written frames marked `retain` are kept until
  * link_ack() covers their sequence number. */
 void	link_set_acks(struct link *, int);
+/* While held, no RF_ACK is sent; releasing sends the one due, behind
+ * everything queued by then (mucd: output that waited in a spill). */
+void	link_hold_acks(struct link *, int hold);
 /* begin and end run around the dispatch of each read's frames, before
  * that read's acknowledgement is queued (store batches: daemon.c). */
 void	link_set_read_hooks(struct link *, void (*begin)(void *),

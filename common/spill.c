@@ -99,8 +99,13 @@ spill_flush(struct spill *sp)
 	size_t	lost = 0;
 
 	while (sp->head != NULL) {
-		if (link_over_hiwat(sp->link))
+		/* writing out runs the drain callback, which may move
+		 * everything that waited here */
+		if (link_over_hiwat(sp->link)) {
 			link_flush_now(sp->link);
+			if (sp->head == NULL)
+				break;
+		}
 		if (link_send(sp->link, pop(sp)) == -1)
 			lost++;
 	}

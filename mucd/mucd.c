@@ -26,11 +26,18 @@
 #include "link.h"
 #include "log.h"
 #include "mucd.h"
+#include "spill.h"
 #include "stanza.h"
 #include "store.h"
 
 #define MUC_LINK_LOWAT	(8 * 1024 * 1024)
 #define MUC_LINK_HIWAT	(32 * 1024 * 1024)
+/* What waits behind a full link, in order; input is paused meanwhile, so
+ * this holds about one fan-out at most (a 256 KiB message to a room of
+ * 1,000 sessions is 256 MiB: the bound is above that). */
+#define MUC_SPILL_MAX	((size_t)512 * 1024 * 1024)
+
+static struct spill	 muc_spill;
 
 struct muc_conf	 muc_conf;
 struct store	*muc_store;
@@ -162,6 +169,8 @@ mucd_shutdown(void)
 	/* Occupants learn the room is gone with us (332); persistent rooms
 	 * come back with the next mucd, their occupants rejoin. */
 	muc_shutdown_rooms();
+	if (muc_spill.link == daemon_link && spill_flush(&muc_spill) > 0)
+		log_warnx("room stanzas were lost at shutdown");
 	if (retention_ev != NULL)
 		event_free(retention_ev);
 	retention_ev = NULL;
@@ -175,6 +184,32 @@ mucd_shutdown(void)
 }
 
 /* ---- helpers ---- */
+
+static void
+spill_resume(void *arg)
+{
+	link_hold_acks(daemon_link, 0);	/* behind what the spill moved */
+	link_resume(daemon_link);
+}
+
+/*
+ * Every frame mucd sends goes through here.  A fan-out to a big room can
+ * fill the link to routerd (its hard limit is 4 x MUC_LINK_HIWAT): the
+ * frames past its high mark wait in a spill, in order, and mucd reads no
+ * more input until they have moved (mucd_dispatch), so routerd holds, or
+ * bounces with an error, what comes meanwhile.  Nothing is refused below
+ * MUC_SPILL_MAX.  The acknowledgement of the input (RF_ACK) is held until
+ * then too, so that it follows the output it caused: a crash meanwhile
+ * makes routerd replay that input.
+ */
+int
+muc_send_frame(struct fout *f)
+{
+	if (muc_spill.link != daemon_link)	/* first use, or a new link */
+		spill_init(&muc_spill, daemon_link, MUC_SPILL_MAX,
+		    spill_resume, NULL);
+	return spill_send(&muc_spill, f);
+}
 
 /* The hosted domain behind a service domain "conference.<host>". */
 const char *
@@ -237,7 +272,7 @@ muc_send(const char *from, const char *to, struct xnode *x)
 	xbuf_init(&b);
 	if (muc_serialize(&b, x) == 0 && (f = fout_stanza(stanza_node_kind(x),
 	    stanza_node_stype(x), fb, tb, b.data, b.len)) != NULL) {
-		if (link_send(daemon_link, f) == 0)
+		if (muc_send_frame(f) == 0)
 			rc = 0;
 		else
 			log_warnx("cannot queue a stanza for %s", tb);
@@ -356,6 +391,10 @@ mucd_dispatch(struct link *l, struct frame *f)
 	}
 	if (f->fd != -1)
 		close(f->fd);
+	if (muc_spill.link == l && spill_busy(&muc_spill)) {
+		link_pause(l);		/* until the spill has moved, */
+		link_hold_acks(l, 1);	/* and acknowledged after it */
+	}
 }
 
 static const struct daemon_ops mucd_ops = {

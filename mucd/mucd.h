@@ -149,6 +149,8 @@ extern const struct sandbox_policy mucd_policy;
 
 /* mucd.c: sending and replying. */
 int	muc_send(const char *from, const char *to, struct xnode *);
+struct fout;
+int	muc_send_frame(struct fout *);	/* link_send, spilling when full */
 void	muc_reply_error(struct muc_stanza *, const char *type, const char *cond);
 void	muc_reply_result(struct muc_stanza *, struct xnode *payload);
 int	muc_serialize(struct xbuf *, const struct xnode *);

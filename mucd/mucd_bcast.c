@@ -5,9 +5,10 @@
  * the stanza is serialized once without a `to` attribute and split after
  * its element name ("<message" | " from='...'>...</message>"); each frame
  * body is then prefix + " to='<escaped JID>'" + suffix, three copies of
- * bytes.  Frames are only queued here (link_send); the link writes the
- * whole batch with writev() once per event-loop turn, so a fan-out never
- * blocks the loop on the socket.  Called by mucd_presence.c and
+ * bytes.  Frames are only queued here (muc_send_frame: the link, or the
+ * spill behind it when it is full); the link writes the whole batch with
+ * writev() once per event-loop turn, so a fan-out never blocks the loop
+ * on the socket.  Called by mucd_presence.c and
  * mucd_message.c.  Invariant: the prefix always ends right after the
  * root's name, so the inserted attribute lands in the root start tag.
  */
@@ -74,7 +75,7 @@ muc_bcast_send(struct muc_bcast *bc, const char *to)
 	fout_put_raw(f, attr.data, attr.len);
 	fout_put_raw(f, bc->post.data, bc->post.len);
 	xbuf_free(&attr);
-	if ((rc = link_send(daemon_link, f)) == -1)
+	if ((rc = muc_send_frame(f)) == -1)
 		log_warnx("cannot queue a room stanza for %s", to);
 	return rc;
 }

@@ -75,25 +75,71 @@ pair(struct event_base *base, struct sink *sa, struct sink *sb,
 	assert_non_null(*b);
 }
 
+/* n small stanzas, corr 1..n */
+static void
+send_n(struct link *a, int n)
+{
+	struct fout	*f;
+	int		 i;
+
+	for (i = 1; i <= n; i++) {
+		f = fout_stanza(RK_MESSAGE, RS_CHAT, "x@y/z", "u@v", "<m/>", 4);
+		f->hdr.corr = (uint32_t)i;
+		assert_int_equal(link_send(a, f), 0);
+	}
+}
+
 static void
 test_many_in_order(void **state)
 {
 	struct event_base *base = event_base_new();
 	struct sink	 sa = { 0 }, sb = { 0 };
 	struct link	*a, *b;
-	struct fout	*f;
-	int		 i;
 
 	pair(base, &sa, &sb, &a, &b);
 	sb.stop_at = 5000;
-	for (i = 1; i <= 5000; i++) {
-		f = fout_stanza(RK_MESSAGE, RS_CHAT, "x@y/z", "u@v", "<m/>", 4);
-		f->hdr.corr = i;
-		assert_int_equal(link_send(a, f), 0);
-	}
+	send_n(a, 5000);
 	event_base_dispatch(base);
 	assert_int_equal(sb.frames, 5000);
 	assert_true(sb.in_order);
+	link_free(a);
+	link_free(b);
+	event_base_free(base);
+}
+
+/* Run the loop for `ms` at most (or until a sink breaks it). */
+static void
+run_for(struct event_base *base, int ms)
+{
+	struct timeval tv = { 0, ms * 1000 };
+
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+}
+
+/*
+ * A link with acks on acknowledges each read (RF_ACK); link_hold_acks
+ * keeps the acknowledgement back until it is released, and then it
+ * counts every frame dispatched meanwhile.
+ */
+static void
+test_hold_acks(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct sink	 sa = { 0 }, sb = { 0 };
+	struct link	*a, *b;
+
+	pair(base, &sa, &sb, &a, &b);
+	link_set_acks(b, 1);
+	link_hold_acks(b, 1);
+	send_n(a, 3);
+	run_for(base, 100);
+	assert_int_equal(sb.frames, 3);
+	assert_int_equal(sa.frames, 0);		/* held: no RF_ACK yet */
+	link_hold_acks(b, 0);
+	sa.stop_at = 1;
+	run_for(base, 1000);
+	assert_int_equal(sa.frames, 1);		/* one RF_ACK for all three */
 	link_free(a);
 	link_free(b);
 	event_base_free(base);
@@ -284,6 +330,7 @@ main(void)
 		cmocka_unit_test(test_fd_refused_when_not_allowed),
 		cmocka_unit_test(test_bounded_queue),
 		cmocka_unit_test(test_backpressure),
+		cmocka_unit_test(test_hold_acks),
 		cmocka_unit_test(test_drain_callback),
 		cmocka_unit_test(test_huge_length_closes),
 	};

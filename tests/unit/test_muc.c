@@ -276,6 +276,50 @@ test_fanout_once(void **state)
 	assert_int_equal(r->hist_count, 2);
 }
 
+/*
+ * A fan-out larger than the link's hard limit (4 x its high mark): the
+ * frames past the high mark wait in mucd's spill instead of being refused,
+ * and every occupant gets the message, in order.  (Before the spill, all
+ * but the first few were refused and logged.)
+ */
+static void
+test_fanout_spill(void **state)
+{
+	char	 from[64], xml[1200], body[1001];
+	int	 i, n, got, last;
+
+	create_room();
+	for (i = 0; i < 40; i++) {
+		snprintf(from, sizeof(from), "user%d@example.org/r", i);
+		snprintf(xml, sizeof(xml), ROOM "/U%d", i);
+		feed(from, xml, "<presence/>");
+		collect();
+	}
+	assert_int_equal(muc_room_find(ROOM)->noccupants, 41);
+	link_set_watermarks(daemon_link, 512, 2048);	/* hard limit 8 KiB */
+	memset(body, 'x', 1000);
+	body[1000] = '\0';
+	snprintf(xml, sizeof(xml), "<message type='groupchat'><body>%s"
+	    "</body></message>", body);
+	feed("alice@example.org/a", ROOM, xml);		/* 41 x ~1.2 KB */
+	/* many small writes fill the socketpair before the test reads it:
+	 * collect in rounds until nothing more comes */
+	for (n = 0, last = 0; (got = collect()) > 0; n += got) {
+		for (i = 0; i < got; i++) {
+			char *t = xnode_text(xnode_child(out_x[i], "body",
+			    NULL));
+
+			assert_string_equal(out_x[i]->name, "message");
+			assert_non_null(t);
+			assert_string_equal(t, body);
+			free(t);
+		}
+		last |= out_for("user39@example.org/r", "message") != NULL;
+	}
+	assert_int_equal(n, 41);
+	assert_true(last);
+}
+
 static void
 assert_body(const struct xnode *m, const char *want)
 {
@@ -568,6 +612,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create_join, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fanout_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fanout_spill, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_history_limits, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_config_form, setup, teardown),
