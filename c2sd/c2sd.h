@@ -193,7 +193,6 @@ struct conn {
 	struct event	*ev_read;
 	struct event	*ev_write;
 	struct event	*ev_timer;	/* unauth timeout, close timeout */
-	struct event	*ev_keepalive;
 	struct event	*ev_grace;	/* output queue over its cap */
 	struct event	*ev_rate;	/* rate limit refill */
 	int		 reading;	/* ev_read is added */

@@ -15,7 +15,8 @@
  * out-queue-max/out-queue-grace (a queue over its cap for the grace
  * period closes the stream; at four times the cap it closes at once;
  * messages still queued go back for offline storage, session_return),
- * keepalive (a space when nothing was written for that long).
+ * keepalive (a space when nothing was written for that long, checked by
+ * the idle sweep below rather than by a timer per connection).
  *
  * Idle memory: every C2SD_IDLE_SWEEP seconds the XML parsers of streams
  * that read nothing since the previous sweep are freed between stanzas
@@ -222,7 +223,6 @@ accept_retry_cb(int fd, short ev, void *arg)
 static void read_cb(int, short, void *);
 static void write_cb(int, short, void *);
 static void timer_cb(int, short, void *);
-static void keepalive_cb(int, short, void *);
 static void grace_cb(int, short, void *);
 static void rate_cb(int, short, void *);
 static void flush_cb(int, short, void *);
@@ -249,28 +249,18 @@ peer_string(const struct sockaddr_storage *ss, char *buf, size_t len)
 static int
 conn_events(struct conn *c)
 {
-	struct timeval tv;
-
 	c->ev_read = event_new(daemon_base, c->fd, EV_READ | EV_PERSIST,
 	    read_cb, c);
 	c->ev_write = event_new(daemon_base, c->fd, EV_WRITE, write_cb, c);
 	c->ev_timer = evtimer_new(daemon_base, timer_cb, c);
 	c->ev_grace = evtimer_new(daemon_base, grace_cb, c);
-	/* ev_rate only when the rate limit first bites (rate_pause), and no
-	 * keepalive event when keepalive is off: every idle session has a
-	 * struct conn, each event is 144 bytes */
+	/* ev_rate only when the rate limit first bites (rate_pause), and
+	 * keepalive rides the idle sweep: every idle session has a struct
+	 * conn, each event is 144 bytes */
 	if (!c->ev_read || !c->ev_write || !c->ev_timer || !c->ev_grace)
 		return -1;
 	event_add(c->ev_read, NULL);
 	c->reading = 1;
-	if (c2sd_conf.keepalive) {
-		if ((c->ev_keepalive = event_new(daemon_base, -1, EV_PERSIST,
-		    keepalive_cb, c)) == NULL)
-			return -1;
-		tv.tv_sec = (time_t)c2sd_conf.keepalive;
-		tv.tv_usec = 0;
-		event_add(c->ev_keepalive, &tv);
-	}
 	return 0;
 }
 
@@ -990,15 +980,16 @@ timer_cb(int fd, short ev, void *arg)
 }
 
 /* Whitespace keepalive (RFC 6120 4.6.1) after `keepalive` idle seconds. */
+/* From the idle sweep: a space on a stream that wrote nothing for
+ * `keepalive` seconds (sent 0-5 s after that, the sweep's period). */
 static void
-keepalive_cb(int fd, short ev, void *arg)
+keepalive(struct conn *c, uint64_t now)
 {
-	struct conn *c = arg;
-
-	if (!c->hdr_sent || c->state == CS_CLOSING ||
+	if (c2sd_conf.keepalive == 0 || c->fd == -1 || c->dead ||
+	    !c->hdr_sent || c->state == CS_CLOSING ||
 	    c->state == CS_TLS_HANDSHAKE || !TAILQ_EMPTY(&c->outq))
 		return;
-	if (c2sd_now_ms() - c->last_out >= c2sd_conf.keepalive * 1000 - 500)
+	if (now - c->last_out >= c2sd_conf.keepalive * 1000 - 500)
 		conn_write(c, " ", 1);
 }
 
@@ -1058,8 +1049,6 @@ conn_close(struct conn *c)
 	conn_writes(c, "</stream:stream>");
 	c->state = CS_CLOSING;
 	conn_set_timer(c, C2SD_CLOSE_TIMEOUT);
-	if (c->ev_keepalive)	/* BOSH sessions have none */
-		evtimer_del(c->ev_keepalive);
 }
 
 /* Queued stanzas that never reached the client: messages go back for
@@ -1095,7 +1084,7 @@ static void
 conn_free_events(struct conn *c)
 {
 	struct event **evs[] = { &c->ev_read, &c->ev_write, &c->ev_timer,
-	    &c->ev_keepalive, &c->ev_grace, &c->ev_rate };
+	    &c->ev_grace, &c->ev_rate };
 	size_t i;
 
 	for (i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
@@ -1114,7 +1103,7 @@ conn_destroy(struct conn *c)
 {
 	size_t i;
 	struct event *evs[] = { c->ev_read, c->ev_write, c->ev_timer,
-	    c->ev_keepalive, c->ev_grace, c->ev_rate };
+	    c->ev_grace, c->ev_rate };
 
 	if (c->dead)
 		return;
@@ -1183,8 +1172,10 @@ sweep_cb(int fd, short ev, void *arg)
 {
 	struct conn	*c;
 	size_t		 slept = 0;
+	uint64_t	 now = c2sd_now_ms();
 
 	TAILQ_FOREACH(c, &conns, entry) {
+		keepalive(c, now);
 		if (!c->read_recently && c->xs != NULL && !c->in_feed &&
 		    c->state == CS_ESTABLISHED &&
 		    (c->proto == CP_XMPP || c->proto == CP_WS) &&

@@ -8,6 +8,7 @@ seen on a raw TLS socket.  The instance allows many failed logins
 """
 import asyncio
 import hashlib
+import time
 
 import pytest
 import slixmpp
@@ -260,3 +261,28 @@ def test_stock_slixmpp_needs_channel_binding_off(inst, tmp_path_factory):
         assert used is not None and used.startswith("SCRAM-SHA-"), used
     finally:
         assert nocb.stop(), "processes were left behind at stop"
+
+
+def test_keepalive_space(tmp_path_factory):
+    """keepalive: a stream that wrote nothing for that long gets a
+    whitespace keepalive (RFC 6120 4.6.1), from c2sd's 5-s idle sweep, so
+    between `keepalive` and `keepalive` + 5 s; the stream still works."""
+    ka = start_instance(tmp_path_factory.mktemp("c2s-keepalive"),
+                        extra_conf="keepalive 2s\n")
+    try:
+        ka.adduser("erin", PW)
+        raw = xu.RawStream(ka)
+        raw.login("erin", PW)
+        t0 = time.time()
+        raw.sock.settimeout(10)
+        data = raw.sock.recv(100)
+        waited = time.time() - t0
+        assert data and data.strip() == b"", data
+        assert 1.4 <= waited <= 8, waited
+        raw.send("<iq type='get' id='p1' to='%s'><ping xmlns='urn:xmpp:ping'/>"
+                 "</iq>" % ka.domain)
+        el = raw.next()
+        assert el.get("id") == "p1" and el.get("type") == "result"
+        raw.close()
+    finally:
+        assert ka.stop(), "processes were left behind at stop"
