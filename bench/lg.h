@@ -64,7 +64,7 @@ enum lg_state {
 struct lg_stanza {
 	char		 name[32];	/* local name */
 	char		 type[16];
-	char		 id[32];
+	char		 id[256];	/* ejabberd's own ids are ~80 bytes */
 	char		 from[128];
 	char		 text[LG_TEXT_MAX];	/* body, status, jid, sasl data */
 	size_t		 textlen;
