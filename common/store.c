@@ -72,6 +72,7 @@ struct store {
 	unsigned	 batch_ndbs;	/* ndbs before it */
 	int		 batch_child;	/* a write handle (child) is open */
 	int		 batch_readers;	/* read handles on the batch itself */
+	int		 batch_dirty;	/* a write handle committed into it */
 };
 
 struct store_txn {
@@ -174,11 +175,15 @@ store_batch_begin(struct store *st)
 int
 store_batch_end(struct store *st)
 {
-	int rc;
+	int rc, dirty;
 
 	st->batching = 0;
 	if (st->batch == NULL)
 		return 0;
+	/* a batch that only read commits nothing (LMDB keeps its db handles)
+	 * and needs no fsync */
+	dirty = st->batch_dirty;
+	st->batch_dirty = 0;
 	rc = mdb_txn_commit(st->batch);
 	st->batch = NULL;
 	if (rc != 0) {
@@ -186,7 +191,8 @@ store_batch_end(struct store *st)
 		errno = mdb_errno(rc);
 		return -1;
 	}
-	committed(st);
+	if (dirty)
+		committed(st);
 	return 0;
 }
 
@@ -235,9 +241,10 @@ batch_end(struct store_txn *t, int commit)
 		return 0;
 	}
 	st->batch_child = 0;
-	if (commit)
-		rc = mdb_txn_commit(t->txn);
-	else
+	if (commit) {
+		if ((rc = mdb_txn_commit(t->txn)) == 0)
+			st->batch_dirty = 1;
+	} else
 		mdb_txn_abort(t->txn);
 	if (!commit || rc != 0)
 		st->ndbs = t->ndbs_before;	/* its handles are gone */
