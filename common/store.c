@@ -343,11 +343,12 @@ store_commit(struct store_txn *t)
 /*
  * Asynchronous fsync.  An fsync of the archive takes a millisecond or more
  * on this kind of disk; run in the loop, it stalled every stanza that
- * arrived meanwhile (it doubled the message rate and set the latency tail
- * to end it).  The kernel's AIO interface runs IOCB_CMD_FDSYNC in its own
+ * arrived meanwhile (taking it out of the loop doubled imd's message
+ * rate).  The kernel's AIO interface runs IOCB_CMD_FDSYNC in its own
  * workqueue and signals an eventfd: no thread of ours (a thread would have
  * to be made before Landlock, which binds only the thread that asks) and
- * two system calls in the allowlist, io_submit and io_getevents.  The
+ * three system calls in the allowlists: io_submit, io_getevents and, at
+ * exit, io_destroy.  The
  * context and the eventfd are made before the sandbox.  Where the kernel
  * or the file system cannot (io_setup or io_submit fails), the fsync runs
  * in the loop as before.  What a commit promises does not change: it is
