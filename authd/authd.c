@@ -120,7 +120,8 @@ authd_pre_drop(void)
 	    EVP_sha256(), 32, warm);
 	if (authd_conf.store_dir[0] == '\0')
 		fatalx("no store-dir configured");
-	if ((authd_store = store_open(authd_conf.store_dir, daemon_store_max, 8)) == NULL)
+	if ((authd_store = store_open(authd_conf.store_dir, daemon_store_max,
+	    8)) == NULL)
 		fatal("cannot open the account store in %s",
 		    authd_conf.store_dir);
 	if (authd_secret_load(authd_store, authd_secret) == -1)

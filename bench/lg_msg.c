@@ -150,7 +150,7 @@ run(unsigned n)
 		}
 		lg_loop_wait_ns(next_due(t0));
 		rate_tick(t0, n);
-		lg_flush();		/* on the wire now, not after the next wait */
+		lg_flush();	/* on the wire now, not after the next wait */
 	}
 }
 

@@ -276,8 +276,8 @@ parse_args(int argc, char *argv[])
 {
 	int	 ch;
 
-	while ((ch = getopt(argc, argv, "A:C:D:P:S:TW:a:b:c:d:e:f:h:k:m:n:p:r:t:u:w:x:"))
-	    != -1) {
+	while ((ch = getopt(argc, argv,
+	    "A:C:D:P:S:TW:a:b:c:d:e:f:h:k:m:n:p:r:t:u:w:x:")) != -1) {
 		switch (ch) {
 		case 'A': args.cafile = optarg; break;
 		case 'C': args.cache = optarg; break;

@@ -29,7 +29,7 @@
 
 struct event_base	*daemon_base;
 struct link		*daemon_link;
-size_t			 daemon_store_max;	/* store-max-size; 0: store.c's */
+size_t			 daemon_store_max;	/* store-max-size; 0: default */
 
 static const struct daemon_ops	*ops;
 static struct sandbox_params	 sbx;

@@ -371,7 +371,7 @@ aio_done_cb(evutil_socket_t fd, short ev, void *arg)
 		return;
 	st->sync_inflight = 0;
 	if (e.res < 0)
-		store_sync(st);	/* again, in the loop: its error is the caller's */
+		store_sync(st);	/* again, in the loop */
 	if (st->sync_pending)
 		start_sync(st);
 }

@@ -206,7 +206,8 @@ imd_pre_drop(void)
 
 	if (imd_conf.store_dir[0] == '\0')
 		fatalx("no store-dir configured");
-	if ((imd_store = store_open(imd_conf.store_dir, daemon_store_max, 32)) == NULL)
+	if ((imd_store = store_open(imd_conf.store_dir, daemon_store_max,
+	    32)) == NULL)
 		fatal("cannot open the IM store in %s", imd_conf.store_dir);
 	/* Archives commit per message: one fsync per loop turn, not per
 	 * message (docs/decisions.md, "Group commit"). */

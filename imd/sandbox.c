@@ -18,7 +18,7 @@
 static const char *const imd_syscalls[] = {
 	"pread64", "pwrite64", "preadv", "pwritev",	/* page I/O */
 	"fdatasync", "fsync", "msync",			/* durable commit */
-	"io_submit", "io_getevents", "io_destroy",	/* its fsync (store.c) */
+	"io_submit", "io_getevents", "io_destroy",	/* fsync (store.c) */
 	"ftruncate", "fallocate",			/* file growth */
 	"flock",					/* lock file */
 	"openat", "renameat", "renameat2", "mkdirat",	/* compliance log */

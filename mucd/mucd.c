@@ -101,7 +101,8 @@ mucd_pre_drop(void)
 
 	if (muc_conf.store_dir[0] == '\0')
 		fatalx("no store-dir configured");
-	if ((muc_store = store_open(muc_conf.store_dir, daemon_store_max, 8)) == NULL)
+	if ((muc_store = store_open(muc_conf.store_dir, daemon_store_max,
+	    8)) == NULL)
 		fatal("cannot open the MUC store in %s", muc_conf.store_dir);
 	/* Archives commit per message: one fsync per loop turn, not per
 	 * message (docs/decisions.md, "Group commit"). */

@@ -122,7 +122,8 @@ pepd_pre_drop(void)
 {
 	if (pep_conf.store_dir[0] == '\0')
 		fatalx("no store-dir configured");
-	if ((pep_store = store_open(pep_conf.store_dir, daemon_store_max, 8)) == NULL)
+	if ((pep_store = store_open(pep_conf.store_dir, daemon_store_max,
+	    8)) == NULL)
 		fatal("cannot open the pubsub store in %s", pep_conf.store_dir);
 	/* Publishing commits per stanza: one fsync per loop turn, as imd
 	 * and mucd do (docs/decisions.md, "Group commit"). */

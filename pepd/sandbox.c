@@ -15,7 +15,7 @@
 static const char *const pepd_syscalls[] = {
 	"pread64", "pwrite64", "preadv", "pwritev",	/* page I/O */
 	"fdatasync", "fsync", "msync",			/* durable commit */
-	"io_submit", "io_getevents", "io_destroy",	/* its fsync (store.c) */
+	"io_submit", "io_getevents", "io_destroy",	/* fsync (store.c) */
 	"ftruncate", "fallocate",			/* file growth */
 	"flock",					/* lock file */
 	NULL
