@@ -229,10 +229,9 @@ id_encode16(char *out, const unsigned char *in)
 static void
 mam_new_id(char *id)
 {
-	unsigned char	 b[16];
-
 	static unsigned char	 pool[512];	/* 64 ids: one getrandom */
 	static size_t		 left;
+	unsigned char		 b[16];
 
 	if (left == 0) {
 		if (sodium_init() < 0)
