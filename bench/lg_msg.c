@@ -16,6 +16,11 @@
  * omission); a session with too many outstanding messages skips its turn
  * and the skip is reported.  Only messages sent and received inside the
  * measured interval (after the warm-up) count.
+ *
+ * With -M always|never each session first sets its account's XEP-0313
+ * default (urn:xmpp:mam:2 <prefs/>) and counts as ready only once the
+ * server answered: one request that every server implements, so the
+ * message rows can be measured with the archive on and off alike.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,10 +54,32 @@ send_one(unsigned i, uint64_t ts)
 	    (unsigned long long)ts, pad);
 }
 
+#define PREFS_ID	"lg-mam-prefs"
+
 static void
 msg_ready(struct lg_conn *c)
 {
-	opener_ready(&mo, c);
+	if (args.mam_default == NULL) {
+		opener_ready(&mo, c);
+		return;
+	}
+	lg_conn_sendf(c, "<iq type='set' id='" PREFS_ID "'><prefs xmlns="
+	    "'urn:xmpp:mam:2' default='%s'/></iq>", args.mam_default);
+}
+
+/* The answer to the <prefs/> request: ready, or a failed session. */
+static void
+prefs_answer(struct lg_conn *c, const struct lg_stanza *st)
+{
+	if (strcmp(st->type, "result") == 0) {
+		opener_ready(&mo, c);
+		return;
+	}
+	if (mo.errors_shown++ < 5)
+		fprintf(stderr, "%s: archiving preferences refused (%s)\n",
+		    c->username, st->type);
+	c->t_ready = 0;		/* a failed session for the opener */
+	lg_conn_close(c);
 }
 
 static void
@@ -61,6 +88,10 @@ msg_stanza(struct lg_conn *c, const struct lg_stanza *st)
 	unsigned	 from = (unsigned)c->index ^ 1;
 	uint64_t	 ts, now;
 
+	if (strcmp(st->name, "iq") == 0 && strcmp(st->id, PREFS_ID) == 0) {
+		prefs_answer(c, st);
+		return;
+	}
 	if (strcmp(st->name, "message") != 0 || phase != P_RUN)
 		return;
 	if (strcmp(st->type, "error") == 0) {

@@ -54,7 +54,9 @@ usage(void)
 "  -k pid,pid,... server processes whose CPU to report\n"
 "  -a N  idle: the -n sessions use N accounts, a resource each\n"
 "  -b N  spread sessions over N source addresses 127.0.0.2.. (one address\n"
-"        has about 28k ports to one server port: 100k sessions need 4)\n");
+"        has about 28k ports to one server port: 100k sessions need 4)\n"
+"  -M always|never  msg: set each account's XEP-0313 archiving default\n"
+"        first (the same request for every server: archive on or off)\n");
 	exit(2);
 }
 
@@ -277,11 +279,12 @@ parse_args(int argc, char *argv[])
 	int	 ch;
 
 	while ((ch = getopt(argc, argv,
-	    "A:C:D:P:S:TW:a:b:c:d:e:f:h:k:m:n:p:r:t:u:w:x:")) != -1) {
+	    "A:C:D:M:P:S:TW:a:b:c:d:e:f:h:k:m:n:p:r:t:u:w:x:")) != -1) {
 		switch (ch) {
 		case 'A': args.cafile = optarg; break;
 		case 'C': args.cache = optarg; break;
 		case 'D': lg_cfg.domain = optarg; break;
+		case 'M': args.mam_default = optarg; break;
 		case 'P': args.pairs = (unsigned)atoi(optarg); break;
 		case 'S': args.server = optarg; break;
 		case 'T': lg_cfg.direct_tls = 1; break;

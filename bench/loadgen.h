@@ -15,6 +15,7 @@ struct lg_args {
 	const char	*server;	/* label printed in RESULT */
 	const char	*cafile;
 	const char	*cache;		/* SCRAM SaltedPassword cache file */
+	const char	*mam_default;	/* msg -M: XEP-0313 default to set */
 	unsigned	 n, total, pairs, first;
 	unsigned	 accounts;	/* idle -a: sessions share these */
 	int		 conc, window, duration, warmup, timeout;

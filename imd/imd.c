@@ -188,6 +188,10 @@ imd_configure(const char *key, int argc, const char **argv)
 		if (conf_num(argv[0], 1, &v) == -1)
 			return -1;
 		imd_conf.pep = (int)v;
+	} else if (strcmp(key, "archive-default") == 0) {
+		if ((imd_conf.archive_default =
+		    imd_mam_pref_parse(argv[0])) == -1)
+			return -1;
 	} else if (strcmp(key, "archive-max-page") == 0) {
 		if (conf_num(argv[0], 100000, &v) == -1 || v == 0)
 			return -1;

@@ -68,6 +68,9 @@ struct imd_conf {
 	unsigned	 roster_max;		/* items per account */
 	unsigned long long archive_retention;	/* s, 0 = forever */
 	unsigned	 archive_max_page;	/* MAM page size cap */
+	int		 archive_default;	/* XEP-0313 default before a
+						 * user's own: 0 always, 1 never,
+						 * 2 roster */
 	unsigned	 presence_rate;		/* broadcasts/s/resource, 0 = any */
 	char		 groups_file[4096];	/* shared groups, "" = none */
 	int		 pep;			/* pepd serves PEP on accounts */
@@ -215,6 +218,8 @@ int	imd_mam_archive_copies(struct xnode *msg, struct imd_mam_copy *c,
 int	imd_mam_archive_raw(const char *xml, size_t len,
 	    struct imd_mam_copy *c, size_t n);
 int	imd_mam_iq(struct imd_stanza *);
+/* "always", "never", "roster": 0, 1, 2 (imd_conf.archive_default); -1. */
+int	imd_mam_pref_parse(const char *);
 /* Copies of an outgoing message to the sender's other resources. */
 void	imd_carbons_sent(struct imd_stanza *);
 /* Copies of an incoming message delivered to `to_full` (NULL when it went to

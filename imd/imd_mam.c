@@ -57,6 +57,7 @@
 #define NS_HINTS	"urn:xmpp:hints"
 
 enum { PREF_ALWAYS, PREF_NEVER, PREF_ROSTER };
+static const char *const pref_names[] = { "always", "never", "roster" };
 
 static uint64_t		 mam_seq;
 static struct event	*mam_timer;
@@ -248,45 +249,67 @@ mam_new_id(char *id)
 
 /* ---- preferences (XEP-0313 section 6) ---- */
 
+/*
+ * Whether `owner` archives a message with `with`: an <always/> or <never/>
+ * JID first, then the default, the server's archive-default when the owner
+ * set none.  The preferences are read in a handle of their own, closed
+ * before a roster default asks the roster (a handle of its own too).
+ */
 static int
-prefs_allow(struct store_txn *t, const char *owner, const char *with)
+prefs_allow(const char *owner, const char *with)
 {
+	struct store_txn *t;
 	const void	*v;
 	const char	*p, *end, *jid;
 	size_t		 vl, wlen = strlen(with);
 	struct imd_item	 item;
-	int		 def, rc;
+	int		 def = imd_conf.archive_default, rc;
+	char		 bare[JID_MAX + 1];
+	size_t		 blen;
 
-	if (store_get(t, MAM_PREFS_DB, owner, strlen(owner), &v, &vl) != 0 ||
-	    vl < 1)
-		return 1;	/* no preferences stored: always */
-	p = v;
-	end = p + vl;
-	def = p[0];
-	for (p++; p < end; p += strlen(jid) + 1) {
-		jid = p + 1;
-		if (memchr(jid, '\0', end - jid) == NULL)
-			break;
-		if (jid_matches(jid, with, wlen))
-			return p[0] == 'a';
+	if ((t = store_begin(imd_store, 0)) == NULL)
+		return -1;
+	if (store_get(t, MAM_PREFS_DB, owner, strlen(owner), &v, &vl) == 0 &&
+	    vl >= 1) {
+		p = v;
+		end = p + vl;
+		def = p[0];
+		for (p++; p < end; p += strlen(jid) + 1) {
+			jid = p + 1;
+			if (memchr(jid, '\0', end - jid) == NULL)
+				break;
+			if (jid_matches(jid, with, wlen)) {
+				rc = p[0] == 'a';
+				store_abort(t);
+				return rc;
+			}
+		}
 	}
+	store_abort(t);
 	if (def == PREF_NEVER)
 		return 0;
-	if (def == PREF_ROSTER) {
-		char	 bare[JID_MAX + 1];
-		size_t	 blen = strcspn(with, "/");
+	if (def != PREF_ROSTER)
+		return 1;
+	if ((blen = strcspn(with, "/")) >= sizeof(bare))
+		return 0;
+	memcpy(bare, with, blen);
+	bare[blen] = '\0';
+	memset(&item, 0, sizeof(item));
+	rc = imd_roster_get(owner, bare, &item);
+	if (rc == 0)
+		imd_item_clear(&item);
+	return rc == 0;
+}
 
-		if (blen >= sizeof(bare))
-			return 0;
-		memcpy(bare, with, blen);
-		bare[blen] = '\0';
-		memset(&item, 0, sizeof(item));
-		rc = imd_roster_get(owner, bare, &item);
-		if (rc == 0)
-			imd_item_clear(&item);
-		return rc == 0;
-	}
-	return 1;
+int
+imd_mam_pref_parse(const char *name)
+{
+	int	 d;
+
+	for (d = 0; d <= PREF_ROSTER; d++)
+		if (strcmp(name, pref_names[d]) == 0)
+			return d;
+	return -1;
 }
 
 /* ---- archiving ---- */
@@ -354,8 +377,8 @@ mam_put(struct store_txn *t, const struct imd_mam_copy *c,
 
 /*
  * Stores the copies that have an id in one write transaction; st[i] is 0
- * stored, 1 not wanted (preferences), -1 not stored.  Returns 0, or -1
- * when the transaction failed (nothing stored).
+ * stored, -1 not stored.  Returns 0, or -1 when the transaction failed
+ * (nothing stored).
  */
 static int
 mam_store(struct imd_mam_copy *c, size_t n, const char *xml, size_t xmllen,
@@ -374,9 +397,7 @@ mam_store(struct imd_mam_copy *c, size_t n, const char *xml, size_t xmllen,
 		st[i] = -1;
 		if (c[i].id[0] == '\0')
 			continue;
-		if (!prefs_allow(t, c[i].owner, c[i].with))
-			st[i] = 1;
-		else if ((rc = mam_put(t, &c[i], xml, xmllen, &b, now)) == 0)
+		if ((rc = mam_put(t, &c[i], xml, xmllen, &b, now)) == 0)
 			st[i] = 0;
 	}
 	xbuf_free(&b);
@@ -402,23 +423,32 @@ mam_store_each(struct imd_mam_copy *c, size_t n, const char *xml,
 			st[i] = -1;
 }
 
-/* Candidates get a fresh id; an owner too long for a key gets none. */
-static void
+/*
+ * Candidates whose owner's preferences want the message get a fresh id (an
+ * owner too long for a key gets none).  Preferences are read first, so a
+ * message nobody archives costs no write transaction.  Returns how many
+ * got one.
+ */
+static size_t
 mam_assign_ids(struct imd_mam_copy *c, size_t n)
 {
 	unsigned char	 key[MAM_KEY_MAX];
-	size_t		 i;
+	size_t		 i, wanted = 0;
+	int		 allow;
 
 	for (i = 0; i < n; i++) {
-		if (c[i].with == NULL)
+		if (c[i].with == NULL ||
+		    (allow = prefs_allow(c[i].owner, c[i].with)) == 0)
 			continue;
-		if (mam_prefix(key, c[i].owner) == 0) {
+		if (allow == -1 || mam_prefix(key, c[i].owner) == 0) {
 			log_warn("mam: cannot archive a message for %s",
 			    c[i].owner);
 			continue;
 		}
 		mam_new_id(c[i].id);
+		wanted++;
 	}
+	return wanted;
 }
 
 /*
@@ -437,7 +467,8 @@ mam_store_xml(const char *xml, size_t xmllen, struct imd_mam_copy *c,
 	for (i = 0; i < n; i++)
 		st[i] = -1;
 	mam_timer_start();
-	mam_assign_ids(c, n);
+	if (mam_assign_ids(c, n) == 0)
+		return 0;
 	if (mam_store(c, n, xml, xmllen, st) == -1) {
 		for (i = 0; i < n; i++)
 			st[i] = -1;	/* nothing of that txn is stored */
@@ -1082,8 +1113,6 @@ fail:
 
 /* ---- preferences iq (XEP-0313 section 6) ---- */
 
-static const char *const pref_names[] = { "always", "never", "roster" };
-
 static struct xnode *
 prefs_element(struct store_txn *t, const char *owner)
 {
@@ -1091,7 +1120,7 @@ prefs_element(struct store_txn *t, const char *owner)
 	const void	*v;
 	const char	*c, *end;
 	size_t		 vl;
-	int		 def = PREF_ALWAYS;
+	int		 def = imd_conf.archive_default;
 
 	if ((p = xnode_new("prefs", NS_MAM)) == NULL ||
 	    (lists[0] = xnode_add_child(p, "always", NS_MAM)) == NULL ||

@@ -57,6 +57,9 @@ const char *const listen_kind_names[L_COUNT] = {
  * service (a 0 timeout, a 64G stanza); where 0 means "off" it says so.
  */
 const struct conf_option conf_options[] = {
+	{ "archive-default", OPT_ENUM, "always", IMD, "always roster never",
+	    0, 0, "which messages a user's archive keeps until the user "
+	    "chooses (XEP-0313 default preference)" },
 	{ "archive-max-page", OPT_NUMBER, "50", IMD, NULL, 1, 1000,
 	    "most archived messages returned by one query page" },
 	{ "archive-retention", OPT_TIME, "0", IMD, NULL, 0, 3650 * DAY,

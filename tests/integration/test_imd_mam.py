@@ -29,7 +29,8 @@ CLIENT = "jabber:client"
 def inst(tmp_path_factory):
     inst = start_instance(tmp_path_factory.mktemp("rampart-mam"))
     inst.set_host_option("compliance-log yes")
-    for u in ("alice", "bob", "carol", "dave", "erin", "frank"):
+    for u in ("alice", "bob", "carol", "dave", "erin", "frank", "gina",
+              "hank", "ivan"):
         inst.adduser(u, PW)
     yield inst
     assert inst.stop(), "processes were left behind at stop"
@@ -133,6 +134,48 @@ def test_archive_both_directions_paging_and_with(inst):
             assert xu.stanza_error_condition(r.xml)[1] == "forbidden"
         finally:
             for c in (a, b, e):
+                await c.close()
+    xu.run(go(), timeout=60)
+
+
+async def set_prefs(c, default):
+    r = await xu.iq(c, None, "<prefs xmlns='%s' default='%s'/>"
+                    % (MAM, default), itype="set")
+    assert r["type"] == "result", str(r)
+    assert r.xml.find(q(MAM, "prefs")).get("default") == default
+
+
+def test_preferences_roster_and_never(inst):
+    """XEP-0313 section 6: a roster default archives contacts only, never
+    archives nothing, and a message that is not archived carries no
+    stanza id.  The owner's roster is read while imd handles a whole read
+    of its link in one batch of writes."""
+    async def go():
+        g = await xu.login(inst, "gina", PW, resource="g1")
+        h = await xu.login(inst, "hank", PW, resource="h1")
+        i = await xu.login(inst, "ivan", PW, resource="i1")
+        try:
+            r = await xu.iq(g, None, "<query xmlns='jabber:iq:roster'><item "
+                            "jid='%s'/></query>" % inst.jid("hank"),
+                            itype="set")
+            assert r["type"] == "result", str(r)
+            await set_prefs(g, "roster")
+            got = await chat(h, g, "from a contact")
+            assert got.xml.find(q(SID, "stanza-id")) is not None
+            got = await chat(i, g, "from a stranger")
+            assert got.xml.find(q(SID, "stanza-id")) is None
+            res, _ = await mam_query(g)
+            assert bodies(res) == ["from a contact"]
+            await set_prefs(g, "never")
+            got = await chat(h, g, "not kept")
+            assert got.xml.find(q(SID, "stanza-id")) is None
+            res, _ = await mam_query(g)
+            assert bodies(res) == ["from a contact"]
+            # the senders' own archives follow their own default (always)
+            res, _ = await mam_query(h)
+            assert bodies(res) == ["from a contact", "not kept"]
+        finally:
+            for c in (g, h, i):
                 await c.close()
     xu.run(go(), timeout=60)
 

@@ -687,6 +687,31 @@ test_prefs(void **state)
 	assert_string_equal(last_out(), "ERROR modify jid-malformed");
 }
 
+/* archive-default: the default of an account that set no preferences. */
+static void
+test_prefs_server_default(void **state)
+{
+	struct xnode	*m;
+	char		 id[64];
+
+	assert_int_equal(imd_mam_pref_parse("roster"), 2);
+	assert_int_equal(imd_mam_pref_parse("sometimes"), -1);
+	imd_conf.archive_default = imd_mam_pref_parse("never");
+	iq("get", "<prefs xmlns='urn:xmpp:mam:2'/>");
+	assert_non_null(strstr(last_out(), "default='never'"));
+	m = parse("<message type='chat'><body>a</body></message>");
+	assert_int_equal(imd_mam_archive("juliet@cap.lit", m, 1,
+	    "romeo@mont.lit/x", id, sizeof(id)), -1);
+	assert_string_equal(id, "");
+	/* the account's own choice wins */
+	iq("set", "<prefs xmlns='urn:xmpp:mam:2' default='always'/>");
+	assert_int_equal(imd_mam_archive("juliet@cap.lit", m, 1,
+	    "romeo@mont.lit/x", id, sizeof(id)), 0);
+	assert_int_equal(strlen(id), 22);
+	xnode_free(m);
+	imd_conf.archive_default = 0;
+}
+
 static void
 test_retention(void **state)
 {
@@ -943,6 +968,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_foreign_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_form_metadata, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefs_server_default, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_carbons_enable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_carbons_sent, setup, teardown),
