@@ -357,21 +357,44 @@ store_commit(struct store_txn *t)
  */
 static void	start_sync(struct store *);
 
-static void
-aio_done_cb(evutil_socket_t fd, short ev, void *arg)
+/*
+ * Collects a finished fsync without waiting: 1 when none is in flight any
+ * more.  Completions are collected when the next fsync is due, not when
+ * they happen: at a low message rate a wake-up per completion was one
+ * more wake-up of the daemon per message.  The eventfd is watched only
+ * while commits wait for the fsync in flight.
+ */
+static int
+aio_reap(struct store *st)
 {
-	struct store		*st = arg;
 	struct io_event		 e;
 	struct timespec		 zero = { 0, 0 };
 	uint64_t		 n;
 
-	if (read(st->aio_efd, &n, sizeof(n)) != sizeof(n))
-		return;
-	if (syscall(SYS_io_getevents, st->aio_ctx, 1, 1, &e, &zero) != 1)
-		return;
+	if (!st->sync_inflight)
+		return 1;
+	if (syscall(SYS_io_getevents, st->aio_ctx, 0, 1, &e, &zero) != 1)
+		return 0;
+	/* its signal, if posted yet (a late one makes one spurious wake) */
+	(void)read(st->aio_efd, &n, sizeof(n));
 	st->sync_inflight = 0;
 	if (e.res < 0)
 		store_sync(st);	/* again, in the loop */
+	return 1;
+}
+
+/* The fsync that commits were waiting for ended (or a stale signal). */
+static void
+aio_done_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct store	*st = arg;
+	uint64_t	 n;
+
+	(void)read(st->aio_efd, &n, sizeof(n));
+	if (!aio_reap(st)) {
+		event_add(st->aio_ev, NULL);	/* still running */
+		return;
+	}
 	if (st->sync_pending)
 		start_sync(st);
 }
@@ -386,9 +409,8 @@ aio_start(struct store *st, struct event_base *base)
 	}
 	if ((st->aio_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
 		goto fail;
-	st->aio_ev = event_new(base, st->aio_efd, EV_READ | EV_PERSIST,
-	    aio_done_cb, st);
-	if (st->aio_ev == NULL || event_add(st->aio_ev, NULL) == -1)
+	st->aio_ev = event_new(base, st->aio_efd, EV_READ, aio_done_cb, st);
+	if (st->aio_ev == NULL)
 		goto fail;
 	return 0;
 fail:
@@ -448,8 +470,10 @@ sync_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct store	*st = arg;
 
-	if (!st->sync_inflight)
+	if (aio_reap(st))
 		start_sync(st);
+	else
+		event_add(st->aio_ev, NULL);
 }
 
 int
