@@ -339,6 +339,9 @@ make_ssl_ctx(void)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	/* One read() per socket for all the records it holds (conn_read
+	 * reads until WANT_READ), not a header and a body per record. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	/* Every login is a full handshake: no client-side session cache. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	if (args.cafile != NULL) {

@@ -173,6 +173,15 @@ static const struct {
 	{ "bosh-inactivity",	&c2sd_conf.bosh_inactivity },
 };
 
+/* yes/no keys: routerd sends them as 1 or 0 */
+static const struct {
+	const char	*key;
+	int		*val;
+} bool_opts[] = {
+	{ "require-tls",	&c2sd_conf.require_tls },
+	{ "channel-binding",	&c2sd_conf.channel_binding },
+};
+
 int
 c2sd_configure(const char *key, int argc, const char **argv)
 {
@@ -193,14 +202,12 @@ c2sd_configure(const char *key, int argc, const char **argv)
 			return -1;
 		return 0;
 	}
-	if (strcmp(key, "require-tls") == 0 ||
-	    strcmp(key, "channel-binding") == 0) {
+	for (i = 0; i < sizeof(bool_opts) / sizeof(bool_opts[0]); i++) {
+		if (strcmp(key, bool_opts[i].key) != 0)
+			continue;
 		if (daemon_conf_u64(argv[0], &v) == -1 || v > 1)
 			return -1;
-		if (strcmp(key, "require-tls") == 0)
-			c2sd_conf.require_tls = (int)v;
-		else
-			c2sd_conf.channel_binding = (int)v;
+		*bool_opts[i].val = (int)v;
 		return 0;
 	}
 	if (strcmp(key, "cors-origin") == 0)

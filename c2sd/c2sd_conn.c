@@ -545,8 +545,9 @@ conn_start_tls(struct conn *c)
 	handshake_step(c);
 }
 
-/* One read, fed to the parser; loops only while TLS holds decrypted
- * bytes, since the socket event is level-triggered. */
+/* One read, fed to the parser; loops only while TLS holds bytes it read
+ * ahead or decrypted, since the socket event is level-triggered and
+ * cannot see them. */
 static void
 conn_read(struct conn *c)
 {
@@ -599,7 +600,7 @@ conn_read(struct conn *c)
 		stream_after_feed(c);
 		if (c->dead || c->state == CS_TLS_HANDSHAKE)
 			return;
-	} while (c->ssl && SSL_pending(c->ssl) > 0);
+	} while (c->ssl && SSL_has_pending(c->ssl));
 	if (c->tls_write_wants_read && !TAILQ_EMPTY(&c->outq))
 		conn_flush_soon(c);
 }

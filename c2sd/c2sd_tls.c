@@ -232,6 +232,11 @@ tls_conn_new(struct conn *c)
 		c->ssl = NULL;
 		return -1;
 	}
+	/* One read() takes every record the socket holds, not a header and
+	 * a body per record (two system calls a message under load);
+	 * conn_read() goes on while OpenSSL holds unprocessed bytes
+	 * (SSL_has_pending), which epoll cannot see. */
+	SSL_set_read_ahead(c->ssl, 1);
 	SSL_set_accept_state(c->ssl);
 	return 0;
 }
