@@ -230,8 +230,10 @@ jidlen(const char *s)
 	return n;
 }
 
-struct fout *
-fout_new(uint16_t type, const char *from, const char *to)
+/* A frame with room for `body` bytes after the JIDs: a forwarded or
+ * stanza frame gets one allocation of its size, not a grown one. */
+static struct fout *
+fout_new_sized(uint16_t type, const char *from, const char *to, size_t body)
 {
 	struct fout *f;
 	size_t fl = jidlen(from), tl = jidlen(to);
@@ -244,7 +246,7 @@ fout_new(uint16_t type, const char *from, const char *to)
 		f->failed = 1;
 	f->hdr.from_len = fl;
 	f->hdr.to_len = tl;
-	reserve(f, FRAME_HDR_LEN + fl + tl);
+	reserve(f, FRAME_HDR_LEN + fl + tl + body);
 	if (!f->failed) {
 		f->len = FRAME_HDR_LEN;
 		fout_put_raw(f, from, fl);
@@ -254,12 +256,18 @@ fout_new(uint16_t type, const char *from, const char *to)
 }
 
 struct fout *
+fout_new(uint16_t type, const char *from, const char *to)
+{
+	return fout_new_sized(type, from, to, 0);
+}
+
+struct fout *
 fout_stanza(uint8_t kind, uint8_t stype, const char *from, const char *to,
     const void *xml, size_t len)
 {
 	struct fout *f;
 
-	if ((f = fout_new(RF_STANZA, from, to)) == NULL)
+	if ((f = fout_new_sized(RF_STANZA, from, to, len)) == NULL)
 		return NULL;
 	f->hdr.kind = kind;
 	f->hdr.stype = stype;
@@ -355,7 +363,8 @@ fout_copy(const struct frame *in)
 {
 	struct fout *f;
 
-	if ((f = fout_new(in->hdr.type, in->from, in->to)) == NULL)
+	if ((f = fout_new_sized(in->hdr.type, in->from, in->to,
+	    in->body_len)) == NULL)
 		return NULL;
 	f->hdr.flags = in->hdr.flags & ~RFF_FD;
 	f->hdr.session = in->hdr.session;
