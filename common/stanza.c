@@ -131,3 +131,41 @@ stanza_msg_plain(const struct xnode *x)
 	}
 	return body;
 }
+
+struct xnode *
+stanza_error_reply(const struct xnode *req, const char *type,
+    const char *cond, struct xnode **err)
+{
+	struct xnode	*r, *e;
+
+	if ((r = xnode_dup(req)) == NULL)
+		return NULL;
+	xnode_set_attr(r, "type", "error");
+	if ((e = xnode_add_child(r, "error", NULL)) != NULL) {
+		xnode_set_attr(e, "type", type);
+		(void)xnode_add_child(e, cond,
+		    "urn:ietf:params:xml:ns:xmpp-stanzas");
+	}
+	if (err != NULL)
+		*err = e;
+	return r;
+}
+
+struct xnode *
+stanza_iq_result(const struct xnode *req, const char *ns,
+    struct xnode *payload)
+{
+	struct xnode	*r;
+	const char	*id = xnode_attr(req, "id");
+
+	if ((r = xnode_new("iq", ns)) == NULL) {
+		xnode_free(payload);
+		return NULL;
+	}
+	xnode_set_attr(r, "type", "result");
+	if (id != NULL)
+		xnode_set_attr(r, "id", id);
+	if (payload != NULL)
+		xnode_append(r, payload);
+	return r;
+}

@@ -26,6 +26,18 @@ int	stanza_ns_client(const char *ns);
 uint8_t	stanza_node_kind(const struct xnode *);
 uint8_t	stanza_node_stype(const struct xnode *);
 
+/* The error answer to `req` (RFC 6120 8.3.2): a copy of it with
+ * type='error' and <error type='type'><cond xmlns=stanzas/></error>;
+ * *err (if not NULL) is that <error/>, for a condition of the
+ * application's own.  NULL when memory ran out.  Whether `req` may be
+ * answered at all (never an error, RFC 6120 8.3.1) is the caller's. */
+struct xnode *stanza_error_reply(const struct xnode *req, const char *type,
+	    const char *cond, struct xnode **err);
+/* An iq result in namespace `ns` with req's id, `payload` (may be NULL)
+ * its child; the payload is freed if the result cannot be made. */
+struct xnode *stanza_iq_result(const struct xnode *req, const char *ns,
+	    struct xnode *payload);
+
 /* A message imd can handle from its serialized bytes (RFF_PLAINMSG,
  * docs/frames.md): a jabber:client <message/> of type chat or normal
  * (or none) with a <body/>, no XEP-0334 hint, no XEP-0280 element, no

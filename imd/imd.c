@@ -343,17 +343,12 @@ imd_send(const char *from, const char *to, struct xnode *x)
 void
 imd_reply_error(struct imd_stanza *s, const char *type, const char *cond)
 {
-	struct xnode	*r, *e;
+	struct xnode	*r;
 
 	if (stanza_node_stype(s->x) == RS_ERROR || stanza_node_kind(s->x) == RK_NONE)
 		return;		/* RFC 6120 8.3.1: never answer an error */
-	if ((r = xnode_dup(s->x)) == NULL)
+	if ((r = stanza_error_reply(s->x, type, cond, NULL)) == NULL)
 		return;
-	xnode_set_attr(r, "type", "error");
-	if ((e = xnode_add_child(r, "error", NULL)) != NULL) {
-		xnode_set_attr(e, "type", type);
-		(void)xnode_add_child(e, cond, NS_STANZAS);
-	}
 	(void)imd_send(s->to_s, s->from_s, r);
 	xnode_free(r);
 }
@@ -362,17 +357,9 @@ void
 imd_reply_result(struct imd_stanza *s, struct xnode *payload)
 {
 	struct xnode	*r;
-	const char	*id = xnode_attr(s->x, "id");
 
-	if ((r = xnode_new("iq", s->x->ns)) == NULL) {
-		xnode_free(payload);
+	if ((r = stanza_iq_result(s->x, s->x->ns, payload)) == NULL)
 		return;
-	}
-	xnode_set_attr(r, "type", "result");
-	if (id != NULL)
-		xnode_set_attr(r, "id", id);
-	if (payload != NULL)
-		xnode_append(r, payload);
 	(void)imd_send(s->to_s, s->from_s, r);
 	xnode_free(r);
 }

@@ -285,17 +285,12 @@ muc_send(const char *from, const char *to, struct xnode *x)
 void
 muc_reply_error(struct muc_stanza *s, const char *type, const char *cond)
 {
-	struct xnode	*r, *e;
+	struct xnode	*r;
 
 	if (s->stype == RS_ERROR || s->kind == RK_NONE)
 		return;		/* RFC 6120 8.3.1 */
-	if ((r = xnode_dup(s->x)) == NULL)
+	if ((r = stanza_error_reply(s->x, type, cond, NULL)) == NULL)
 		return;
-	xnode_set_attr(r, "type", "error");
-	if ((e = xnode_add_child(r, "error", NULL)) != NULL) {
-		xnode_set_attr(e, "type", type);
-		(void)xnode_add_child(e, cond, NS_STANZAS);
-	}
 	(void)muc_send(s->to_s, s->from_s, r);
 	xnode_free(r);
 }
@@ -304,17 +299,9 @@ void
 muc_reply_result(struct muc_stanza *s, struct xnode *payload)
 {
 	struct xnode	*r;
-	const char	*id = xnode_attr(s->x, "id");
 
-	if ((r = xnode_new("iq", XMLNS_CLIENT)) == NULL) {
-		xnode_free(payload);
+	if ((r = stanza_iq_result(s->x, XMLNS_CLIENT, payload)) == NULL)
 		return;
-	}
-	xnode_set_attr(r, "type", "result");
-	if (id != NULL)
-		xnode_set_attr(r, "id", id);
-	if (payload != NULL)
-		xnode_append(r, payload);
 	(void)muc_send(s->to_s, s->from_s, r);
 	xnode_free(r);
 }

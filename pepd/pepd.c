@@ -254,15 +254,10 @@ pep_reply_error(struct pep_stanza *s, const char *type, const char *cond,
 
 	if (s->stype == RS_ERROR || s->stype == RS_RESULT)
 		return;		/* RFC 6120 8.3.1 */
-	if ((r = xnode_dup(s->x)) == NULL)
+	if ((r = stanza_error_reply(s->x, type, cond, &e)) == NULL)
 		return;
-	xnode_set_attr(r, "type", "error");
-	if ((e = xnode_add_child(r, "error", NULL)) != NULL) {
-		xnode_set_attr(e, "type", type);
-		(void)xnode_add_child(e, cond, NS_STANZAS);
-		if (pcond != NULL)
-			(void)xnode_add_child(e, pcond, NS_PUBSUB_ERRORS);
-	}
+	if (e != NULL && pcond != NULL)
+		(void)xnode_add_child(e, pcond, NS_PUBSUB_ERRORS);
 	(void)pep_send(s->to_s, s->from_s, r);
 	xnode_free(r);
 }
@@ -274,16 +269,12 @@ pep_reply_unsupported(struct pep_stanza *s, const char *feature)
 	struct xnode	*r, *e, *u;
 
 	if (s->stype == RS_ERROR || s->stype == RS_RESULT ||
-	    (r = xnode_dup(s->x)) == NULL)
+	    (r = stanza_error_reply(s->x, "cancel", "feature-not-implemented",
+	    &e)) == NULL)
 		return;
-	xnode_set_attr(r, "type", "error");
-	if ((e = xnode_add_child(r, "error", NULL)) != NULL) {
-		xnode_set_attr(e, "type", "cancel");
-		(void)xnode_add_child(e, "feature-not-implemented", NS_STANZAS);
-		if ((u = xnode_add_child(e, "unsupported",
-		    NS_PUBSUB_ERRORS)) != NULL)
-			xnode_set_attr(u, "feature", feature);
-	}
+	if (e != NULL && (u = xnode_add_child(e, "unsupported",
+	    NS_PUBSUB_ERRORS)) != NULL)
+		xnode_set_attr(u, "feature", feature);
 	(void)pep_send(s->to_s, s->from_s, r);
 	xnode_free(r);
 }
@@ -292,17 +283,9 @@ void
 pep_reply_result(struct pep_stanza *s, struct xnode *payload)
 {
 	struct xnode	*r;
-	const char	*id = xnode_attr(s->x, "id");
 
-	if ((r = xnode_new("iq", XMLNS_CLIENT)) == NULL) {
-		xnode_free(payload);
+	if ((r = stanza_iq_result(s->x, XMLNS_CLIENT, payload)) == NULL)
 		return;
-	}
-	xnode_set_attr(r, "type", "result");
-	if (id != NULL)
-		xnode_set_attr(r, "id", id);
-	if (payload != NULL)
-		xnode_append(r, payload);
 	(void)pep_send(s->to_s, s->from_s, r);
 	xnode_free(r);
 }
