@@ -980,9 +980,9 @@ timer_cb(int fd, short ev, void *arg)
 	}
 }
 
-/* Whitespace keepalive (RFC 6120 4.6.1) after `keepalive` idle seconds. */
-/* From the idle sweep: a space on a stream that wrote nothing for
- * `keepalive` seconds (sent 0-5 s after that, the sweep's period). */
+/* Whitespace keepalive (RFC 6120 4.6.1), from the idle sweep: a space on
+ * a stream that wrote nothing for `keepalive` seconds (sent 0-5 s after
+ * that, the sweep's period). */
 static void
 keepalive(struct conn *c, uint64_t now)
 {

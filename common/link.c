@@ -90,6 +90,7 @@ static void	link_read_cb(evutil_socket_t, short, void *);
 static void	link_write_cb(evutil_socket_t, short, void *);
 static void	link_destroy(struct link *);
 static void	send_ack(struct link *);
+static void	ack_if_due(struct link *);
 
 struct link *
 link_new(struct event_base *base, int fd, const char *name,
@@ -363,8 +364,7 @@ link_read_cb(evutil_socket_t fd, short ev, void *arg)
 		if (l->read_end != NULL)
 			l->read_end(l->read_arg);
 	}
-	if (!l->dead && l->acks && !l->ack_hold && l->nrecv != l->nacked)
-		send_ack(l);
+	ack_if_due(l);
 	l->depth--;
 	if (l->dead && l->depth == 0)
 		link_destroy(l);
@@ -573,8 +573,7 @@ void
 link_hold_acks(struct link *l, int hold)
 {
 	l->ack_hold = hold;
-	if (!hold && !l->dead && l->acks && l->nrecv != l->nacked)
-		send_ack(l);
+	ack_if_due(l);
 }
 
 void
@@ -598,6 +597,14 @@ send_ack(struct link *l)
 	fout_put_u64(f, l->nrecv);
 	if (link_send(l, f) == 0)
 		l->nacked = l->nrecv;
+}
+
+/* An RF_ACK for the frames dispatched since the last one, unless held. */
+static void
+ack_if_due(struct link *l)
+{
+	if (!l->dead && l->acks && !l->ack_hold && l->nrecv != l->nacked)
+		send_ack(l);
 }
 
 void
